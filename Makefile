@@ -1,0 +1,40 @@
+# priorsep: two commands, `make demo` and `make test`.
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+PIP    := $(VENV)/bin/pip
+TORCH_VERSION ?= 2.13.0
+
+.PHONY: install test test-all demo results clean
+
+install: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	@command -v ffmpeg >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends ffmpeg; \
+	  else \
+	    echo "priorsep: ffmpeg is missing; install it (e.g. sudo apt-get install ffmpeg) for MUSDB/museval"; \
+	  fi; }
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PIP) install -q --upgrade pip
+	# torch first and pinned: an unpinned torch pulls a multi-GB CUDA build.
+	# Users with GPUs: install your CUDA torch into .venv first, this step then keeps it.
+	$(PY) -c "import torch" 2>/dev/null || $(PIP) install -q torch==$(TORCH_VERSION)
+	$(PIP) install -q -e ".[dev]"
+	touch $@
+
+test: install
+	$(PY) -m pytest -q
+
+test-all: install
+	$(PY) -m pytest -q -m ""
+
+demo: install
+	$(VENV)/bin/priorsep demo --out demo_out
+
+results: install
+	$(VENV)/bin/priorsep benchmark toy --n 64 --length 16384 --json results/toy_benchmark.json --seed 0
+
+clean:
+	rm -rf $(VENV) demo_out runs lightning_logs .pytest_cache

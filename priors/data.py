@@ -1,0 +1,288 @@
+"""Data: the toy periodic-waveform set (../shared/TOY_DATA.md) and stem-folder datasets.
+
+Every toy example is generated from ``numpy.random.default_rng([seed, index])``, so example
+``i`` of a split is identical on every machine and nothing needs to be stored. Crops are
+generated directly (a crop of an example equals the same slice of the full example).
+Waveforms are float32 in [-1, 1], shape (time,) per source.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pytorch_lightning as pl
+import scipy.signal
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+TOY_SOURCES = ("sin", "square", "saw", "triangle")
+TOY_SAMPLE_RATE = 14_700
+TRAIN_SEED = 20_160_101
+TEST_SEED = 20_160_202
+
+
+def toy_waveform(shape: str, period: int, phase: int, n: np.ndarray) -> np.ndarray:
+    """One periodic waveform at integer sample positions ``n`` (period ν and phase φ in samples).
+
+    The position within the period is reduced modulo ν in integers first, so the waveform is
+    exactly periodic (no floating-point drift at the square wave's edges over long examples).
+    """
+    t = 2.0 * np.pi * (np.mod(n + phase, period)) / period
+    if shape == "sin":
+        return np.sin(t)
+    if shape == "square":
+        return scipy.signal.square(t)
+    if shape == "saw":
+        return scipy.signal.sawtooth(t, width=1.0)
+    if shape == "triangle":
+        return scipy.signal.sawtooth(t, width=0.5)
+    raise ValueError(f"unknown toy source {shape!r}; choose from {TOY_SOURCES}")
+
+
+@dataclass(frozen=True)
+class ToyConfig:
+    """Every parameter of the toy set, defaults as in the thesis."""
+
+    sources: tuple[str, ...] = TOY_SOURCES
+    sample_rate: int = TOY_SAMPLE_RATE
+    example_length: int = 48_000
+    key_min_tenths: int = 1  # piano key k ∈ {0.1, 0.2, …, 64.9}
+    key_max_tenths: int = 649
+    amplitude_min: float = 0.8
+    amplitude_max: float = 1.0
+    n_train: int = 5_000
+    n_test: int = 1_500
+    train_seed: int = TRAIN_SEED
+    test_seed: int = TEST_SEED
+
+
+@dataclass(frozen=True)
+class ToyParams:
+    """The random draws of one source in one example."""
+
+    key: float
+    frequency: float
+    period: int
+    phase: int
+    amplitude: float
+
+
+class ToyGenerator:
+    """Deterministic generator of toy examples: ``params(split, i)`` and ``crop(split, i, start, length)``."""
+
+    def __init__(self, config: ToyConfig = ToyConfig()):
+        self.config = config
+
+    def seed(self, split: str) -> int:
+        if split == "train":
+            return self.config.train_seed
+        if split == "test":
+            return self.config.test_seed
+        raise ValueError(f"split must be 'train' or 'test', got {split!r}")
+
+    def size(self, split: str) -> int:
+        return self.config.n_train if split == "train" else self.config.n_test
+
+    def params(self, split: str, index: int) -> dict[str, ToyParams]:
+        """The draws for every source of example ``index``: key, f = 440·2^((k−49)/12),
+        ν = floor(sr / f), φ ~ U{0..ν−1}, A ~ U(0.8, 1.0), independently per source."""
+        c = self.config
+        rng = np.random.default_rng([self.seed(split), index])
+        out = {}
+        for name in c.sources:
+            key = rng.integers(c.key_min_tenths, c.key_max_tenths + 1) / 10.0
+            freq = 440.0 * 2.0 ** ((key - 49.0) / 12.0)
+            period = int(math.floor(c.sample_rate / freq))
+            phase = int(rng.integers(0, period))
+            amp = float(rng.uniform(c.amplitude_min, c.amplitude_max))
+            out[name] = ToyParams(float(key), float(freq), period, phase, amp)
+        return out
+
+    def crop(self, split: str, index: int, start: int = 0, length: int | None = None) -> np.ndarray:
+        """Sources of example ``index``, samples [start, start+length): (n_sources, length) float32."""
+        length = self.config.example_length - start if length is None else length
+        n = np.arange(start, start + length)
+        p = self.params(split, index)
+        return np.stack([p[s].amplitude * toy_waveform(s, p[s].period, p[s].phase, n)
+                         for s in self.config.sources]).astype(np.float32)
+
+    @staticmethod
+    def mix(sources: np.ndarray | torch.Tensor):
+        """The toy mixture: the mean over the source axis (-2)."""
+        return sources.mean(-2)
+
+
+class ToyDataset(Dataset):
+    """Random (train) or fixed (test) crops of the toy set.
+
+    ``mode``: ``"source"`` yields (length,) crops of ``source`` only; ``"mixture"`` yields the
+    (length,) mixture only; ``"both"`` yields ``(mixture (length,), sources (K, length))``.
+    ``epoch_size`` crops per epoch; crop ``j`` comes from example ``j % n_examples``. With
+    ``random_crops`` the offset is drawn fresh each time (training), else fixed by ``j``.
+    """
+
+    def __init__(self, split: str = "train", mode: str = "source", source: str | None = None,
+                 crop_length: int = 4096, epoch_size: int | None = None, random_crops: bool | None = None,
+                 config: ToyConfig = ToyConfig(), seed: int = 0):
+        if mode not in ("source", "mixture", "both"):
+            raise ValueError(f"mode must be source, mixture or both, got {mode!r}")
+        if mode == "source" and source not in config.sources:
+            raise ValueError(f"source must be one of {config.sources}, got {source!r}")
+        self.gen = ToyGenerator(config)
+        self.split, self.mode, self.crop_length = split, mode, crop_length
+        self.source_index = config.sources.index(source) if mode == "source" else None
+        self.n_examples = self.gen.size(split)
+        self.epoch_size = epoch_size or self.n_examples
+        self.random_crops = split == "train" if random_crops is None else random_crops
+        self.seed = seed
+        self._rng = np.random.default_rng(seed)
+
+    def __len__(self) -> int:
+        return self.epoch_size
+
+    def item(self, j: int) -> np.ndarray:
+        """(K, crop_length) sources of crop ``j``."""
+        index = j % self.n_examples
+        max_start = self.gen.config.example_length - self.crop_length
+        rng = self._rng if self.random_crops else np.random.default_rng([self.seed, j])
+        start = int(rng.integers(0, max_start + 1))
+        return self.gen.crop(self.split, index, start, self.crop_length)
+
+    def __getitem__(self, j: int):
+        s = torch.from_numpy(self.item(j))
+        if self.mode == "source":
+            return s[self.source_index]
+        if self.mode == "mixture":
+            return ToyGenerator.mix(s)
+        return ToyGenerator.mix(s), s
+
+
+def _worker_init(worker_id: int) -> None:
+    info = torch.utils.data.get_worker_info()
+    info.dataset._rng = np.random.default_rng([info.dataset.seed, info.seed % 2**32])
+
+
+class ToyDataModule(pl.LightningDataModule):
+    """Lightning data for the toy set: one source's crops (priors), mixtures only
+    (unsupervised separator) or (mixture, sources) pairs (supervised bound, evaluation).
+
+    Training draws ``train_crops`` random crops per epoch from the train split; validation
+    uses ``val_crops`` fixed crops of the test split.
+    """
+
+    def __init__(self, mode: str = "source", source: str | None = None, crop_length: int = 4096,
+                 batch_size: int = 16, train_crops: int = 16_000, val_crops: int = 64,
+                 num_workers: int = 0, seed: int = 0):
+        super().__init__()
+        self.save_hyperparameters()
+        self.sources = list(TOY_SOURCES)
+        self.sample_rate = TOY_SAMPLE_RATE
+
+    def train_dataloader(self) -> DataLoader:
+        h = self.hparams
+        ds = ToyDataset("train", h.mode, h.source, h.crop_length, h.train_crops, True, seed=h.seed)
+        return DataLoader(ds, batch_size=h.batch_size, shuffle=True, num_workers=h.num_workers,
+                          worker_init_fn=_worker_init if h.num_workers else None, drop_last=True,
+                          persistent_workers=h.num_workers > 0)
+
+    def val_dataloader(self) -> DataLoader:
+        h = self.hparams
+        # validation always sees fixed crops; the separator validates against references
+        mode = "both" if h.mode != "source" else "source"
+        ds = ToyDataset("test", mode, h.source, h.crop_length, h.val_crops, False, seed=h.seed + 1)
+        return DataLoader(ds, batch_size=h.batch_size, shuffle=False)
+
+
+# ---------------------------------------------------------------------------- stem folders
+def list_tracks(root: str | Path, split: str) -> list[Path]:
+    """Track folders of a MUSDB18-HQ-layout tree: ``root/split/<track>/mixture.wav``."""
+    folder = Path(root) / split
+    return sorted(p for p in folder.iterdir() if (p / "mixture.wav").is_file()) if folder.is_dir() else []
+
+
+class StemFolderDataset(Dataset):
+    """Random crops from WAV stems in the MUSDB18-HQ layout (toy, chorales or MUSDB18-HQ).
+
+    Each track's stems are read once (mono: mean of channels, or left channel with
+    ``channel=0``), resampled to ``sample_rate``. ``mode`` as :class:`ToyDataset`; crops whose
+    target is near-silent (rms < ``min_rms``) are re-drawn (up to 10 times) for ``source`` mode.
+    """
+
+    def __init__(self, root: str | Path, split: str, sources: list[str], mode: str = "source",
+                 source: str | None = None, crop_length: int = 16384, epoch_size: int = 1000,
+                 sample_rate: int | None = None, channel: int | None = None, random_crops: bool = True,
+                 min_rms: float = 1e-3, mix_scale: float = 1.0, seed: int = 0):
+        import librosa
+        import soundfile as sf
+
+        self.sources, self.mode, self.crop_length = list(sources), mode, crop_length
+        self.source_index = self.sources.index(source) if mode == "source" else None
+        self.epoch_size, self.random_crops, self.min_rms, self.seed = epoch_size, random_crops, min_rms, seed
+        self.mix_scale = mix_scale
+        self._rng = np.random.default_rng(seed)
+        names = [source] if mode == "source" else self.sources
+        self.tracks: list[np.ndarray] = []
+        for track in list_tracks(root, split):
+            stems = []
+            for name in names:
+                audio, sr = sf.read(track / f"{name}.wav", dtype="float32", always_2d=True)
+                mono = audio[:, channel] if channel is not None else audio.mean(1)
+                if sample_rate and sr != sample_rate:
+                    mono = librosa.resample(mono, orig_sr=sr, target_sr=sample_rate)
+                stems.append(mono)
+            n = min(len(s) for s in stems)
+            if n >= crop_length:
+                self.tracks.append(np.stack([s[:n] for s in stems]))
+        if not self.tracks:
+            raise FileNotFoundError(f"no track of at least {crop_length} samples under {Path(root) / split}")
+
+    def __len__(self) -> int:
+        return self.epoch_size
+
+    def __getitem__(self, j: int):
+        rng = self._rng if self.random_crops else np.random.default_rng([self.seed, j])
+        for _ in range(10):
+            track = self.tracks[int(rng.integers(len(self.tracks)))]
+            start = int(rng.integers(0, track.shape[1] - self.crop_length + 1))
+            crop = torch.from_numpy(track[:, start:start + self.crop_length].copy())
+            if self.mode != "source" or crop.pow(2).mean().sqrt() >= self.min_rms:
+                break
+        if self.mode == "source":
+            return crop[0]
+        mix = self.mix_scale * crop.sum(0)
+        return mix if self.mode == "mixture" else (mix, crop)
+
+
+class StemDataModule(pl.LightningDataModule):
+    """Lightning data for any MUSDB18-HQ-layout folder (``root/{train,test}/<track>/*.wav``).
+
+    Validation uses fixed crops of ``val_split``. Mixtures are ``mix_scale`` × the sum of the
+    stems (1 for music, 1/K for the toy set, whose mixture is the mean).
+    """
+
+    def __init__(self, root: str, sources: list[str], mode: str = "source", source: str | None = None,
+                 sample_rate: int = 22_050, crop_length: int = 16384, batch_size: int = 8,
+                 train_crops: int = 4000, val_crops: int = 32, val_split: str = "test",
+                 channel: int | None = None, mix_scale: float = 1.0, num_workers: int = 0, seed: int = 0):
+        super().__init__()
+        self.save_hyperparameters()
+        self.sources = list(sources)
+        self.sample_rate = sample_rate
+
+    def _dataset(self, split, mode, n, random_crops, seed):
+        h = self.hparams
+        return StemFolderDataset(h.root, split, h.sources, mode, h.source, h.crop_length, n,
+                                 h.sample_rate, h.channel, random_crops, mix_scale=h.mix_scale, seed=seed)
+
+    def train_dataloader(self) -> DataLoader:
+        h = self.hparams
+        return DataLoader(self._dataset("train", h.mode, h.train_crops, True, h.seed), batch_size=h.batch_size,
+                          num_workers=h.num_workers, worker_init_fn=_worker_init if h.num_workers else None,
+                          drop_last=True)
+
+    def val_dataloader(self) -> DataLoader:
+        h = self.hparams
+        mode = "both" if h.mode != "source" else "source"
+        return DataLoader(self._dataset(h.val_split, mode, h.val_crops, False, h.seed + 1), batch_size=h.batch_size)

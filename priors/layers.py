@@ -1,0 +1,124 @@
+"""Building blocks shared by the priors and the separator's encoder.
+
+Shapes: waveforms (batch, time); feature maps (batch, channels, time); global
+conditioning vectors (batch, cond_channels).
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+class Conv1d(nn.Conv1d):
+    """1-D convolution that pads itself: ``causal`` pads on the left only (output[t] sees
+    input[≤ t]), otherwise symmetrically (same length, non-causal)."""
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int = 1, dilation: int = 1,
+                 causal: bool = True, bias: bool = True):
+        super().__init__(in_channels, out_channels, kernel_size, dilation=dilation, bias=bias)
+        self.causal = causal
+        self.total_pad = (kernel_size - 1) * dilation
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.causal:
+            pad = (self.total_pad, 0)
+        else:
+            pad = (self.total_pad // 2, self.total_pad - self.total_pad // 2)
+        return super().forward(F.pad(x, pad))
+
+
+class NoiseLevelEmbedding(nn.Module):
+    """σ (batch,) -> (batch, channels): random Fourier features of log σ, then an MLP.
+
+    σ = 0 (clean) is mapped to log(σ_floor) so it is a valid, distinct input.
+    """
+
+    def __init__(self, channels: int, sigma_floor: float = 1e-4, n_freqs: int = 16):
+        super().__init__()
+        self.sigma_floor = sigma_floor
+        self.register_buffer("freqs", torch.linspace(0.5, 8.0, n_freqs))
+        self.mlp = nn.Sequential(nn.Linear(2 * n_freqs, channels), nn.SiLU(), nn.Linear(channels, channels))
+
+    def forward(self, sigma: torch.Tensor) -> torch.Tensor:
+        # log σ spans about [-9, 0]; scale to roughly [-1, 0]
+        s = torch.log(sigma.clamp(min=self.sigma_floor)).unsqueeze(-1) / math.log(1.0 / self.sigma_floor)
+        ang = s * self.freqs * math.pi
+        return self.mlp(torch.cat([ang.sin(), ang.cos()], dim=-1))
+
+
+class GlobalConditioning(nn.Module):
+    """Builds one conditioning vector from a noise level σ and an optional source id.
+
+    ``n_sources = 0`` disables the source embedding; ``sigma_conditioning = False`` ignores σ.
+    """
+
+    def __init__(self, channels: int, sigma_conditioning: bool = True, n_sources: int = 0):
+        super().__init__()
+        self.channels = channels
+        self.sigma = NoiseLevelEmbedding(channels) if sigma_conditioning else None
+        self.source = nn.Embedding(n_sources, channels) if n_sources > 0 else None
+
+    def forward(self, batch: int, device: torch.device, sigma: torch.Tensor | float | None = None,
+                source: torch.Tensor | int | None = None) -> torch.Tensor | None:
+        out = None
+        if self.sigma is not None:
+            s = torch.as_tensor(0.0 if sigma is None else sigma, dtype=torch.float32, device=device)
+            out = self.sigma(s.expand(batch) if s.dim() == 0 else s.reshape(batch))
+        if self.source is not None:
+            if source is None:
+                raise ValueError("this network is conditioned on a source id; pass source=")
+            idx = torch.as_tensor(source, dtype=torch.long, device=device)
+            e = self.source(idx.expand(batch) if idx.dim() == 0 else idx.reshape(batch))
+            out = e if out is None else out + e
+        return out
+
+
+class GatedResidualBlock(nn.Module):
+    """WaveNet block: dilated conv -> (+ conditioning) -> tanh·sigmoid gate -> residual and skip.
+
+    x (batch, channels, time), cond (batch, cond_channels) or None ->
+    (residual output (batch, channels, time), skip (batch, skip_channels, time)).
+    """
+
+    def __init__(self, channels: int, skip_channels: int, kernel_size: int, dilation: int,
+                 cond_channels: int = 0, causal: bool = True):
+        super().__init__()
+        self.kernel_size = kernel_size
+        self.dilation = dilation
+        self.conv = Conv1d(channels, 2 * channels, kernel_size, dilation, causal=causal)
+        self.cond = nn.Linear(cond_channels, 2 * channels, bias=False) if cond_channels else None
+        self.res = nn.Conv1d(channels, channels, 1)
+        self.skip = nn.Conv1d(channels, skip_channels, 1)
+
+    def gate(self, h: torch.Tensor, cond: torch.Tensor | None) -> torch.Tensor:
+        if self.cond is not None and cond is not None:
+            h = h + self.cond(cond).unsqueeze(-1)
+        a, b = h.chunk(2, dim=1)
+        return torch.tanh(a) * torch.sigmoid(b)
+
+    def forward(self, x: torch.Tensor, cond: torch.Tensor | None = None):
+        z = self.gate(self.conv(x), cond)
+        return (x + self.res(z)) * math.sqrt(0.5), self.skip(z)
+
+    def step(self, history: torch.Tensor, cond: torch.Tensor | None):
+        """One time step from cached inputs.
+
+        history (batch, channels, kernel_size): this layer's inputs at times
+        t-(k-1)·d, …, t-d, t. Returns (residual (batch, channels), skip (batch, skip)).
+        """
+        w = self.conv.weight  # (2C, C, k)
+        h = torch.einsum("ock,bck->bo", w, history) + self.conv.bias
+        z = self.gate(h.unsqueeze(-1), cond).squeeze(-1)
+        x_t = history[:, :, -1]
+        res = F.linear(z, self.res.weight.squeeze(-1), self.res.bias)
+        skip = F.linear(z, self.skip.weight.squeeze(-1), self.skip.bias)
+        return (x_t + res) * math.sqrt(0.5), skip
+
+
+def dilations(n_layers: int, n_stacks: int) -> list[int]:
+    """Dilation of each layer: 1, 2, 4, … 2^(L/S-1), repeated over ``n_stacks`` stacks."""
+    per_stack = max(1, n_layers // n_stacks)
+    return [2 ** (i % per_stack) for i in range(n_layers)]

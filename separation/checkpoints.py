@@ -1,0 +1,104 @@
+"""Self-describing separator checkpoints and the ready-to-use separators built from them.
+
+Compact file (``.pt``)::
+
+    {"format": "priorsep-separator/1", "objective": "sleep", "sources": [...],
+     "sample_rate": int, "mix_scale": float, "project": bool, "class_path": ..., "init_args": {...},
+     "priors": [{"source": ..., "hash": ...}], "version": str, "state_dict": {...}}
+
+A Lightning ``.ckpt`` of :class:`separation.module.VariationalSeparator` carries the same
+description under ``checkpoint["priorsep"]`` (weights under ``encoder.*``).
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from priors.checkpoint import CheckpointError, package_version
+
+from .encoder import project_to_mixture
+
+FORMAT = "priorsep-separator/1"
+
+
+def describe_separator(module) -> dict:
+    h = module.hparams
+    enc = module.encoder
+    return {"format": FORMAT, "objective": h.objective, "sources": list(module.sources),
+            "sample_rate": int(h.sample_rate), "mix_scale": float(h.mix_scale), "project": bool(h.project),
+            "class_path": enc.class_path, "init_args": dict(enc.init_args),
+            "priors": [{"source": m["source"], "hash": m.get("hash")} for m in module.prior_metas],
+            "version": package_version()}
+
+
+class EncoderSeparator(nn.Module):
+    """A trained encoder as a :class:`separation.interface.Separator`: mixture (batch, time)
+    -> posterior mean (batch, K, time), projected onto the mixture when trained so."""
+
+    def __init__(self, encoder: nn.Module, meta: dict):
+        super().__init__()
+        self.encoder = encoder.eval()
+        self.meta = meta
+        self.sources = list(meta["sources"])
+        self.sample_rate = int(meta["sample_rate"])
+        self.mix_scale = float(meta["mix_scale"])
+
+    @torch.no_grad()
+    def forward(self, mix: torch.Tensor) -> torch.Tensor:
+        mu, _ = self.encoder(mix)
+        return project_to_mixture(mu, mix, self.mix_scale) if self.meta.get("project", True) else mu
+
+
+def save_separator(path: str | Path, encoder: nn.Module, meta: dict) -> None:
+    """Write a compact weights-only separator checkpoint (atomically)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save({**meta, "state_dict": {k: v.float() for k, v in encoder.state_dict().items()}}, tmp)
+    tmp.replace(path)
+
+
+def load_separator(path: str | Path, device="cpu", sources: list[str] | None = None,
+                   priors_dir: str | Path | None = None) -> EncoderSeparator:
+    """Rebuild a separator from a compact ``.pt`` or a Lightning ``.ckpt``.
+
+    Refuses (CheckpointError, one line) a file that is missing, corrupt, not a separator,
+    trained for other ``sources``, or — with ``priors_dir`` — trained against other priors.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"{path}: checkpoint not found")
+    try:
+        ckpt = torch.load(path, map_location=device, weights_only=False)
+    except Exception as err:
+        raise CheckpointError(f"{path}: not a readable checkpoint ({type(err).__name__})") from None
+    if isinstance(ckpt, dict) and ckpt.get("format") == FORMAT:
+        meta, state = {k: v for k, v in ckpt.items() if k != "state_dict"}, ckpt["state_dict"]
+    elif isinstance(ckpt, dict) and isinstance(ckpt.get("priorsep"), dict) and ckpt["priorsep"].get("format") == FORMAT:
+        meta = ckpt["priorsep"]
+        state = {k[len("encoder."):]: v for k, v in ckpt["state_dict"].items() if k.startswith("encoder.")}
+    else:
+        found = (ckpt.get("format") or ckpt.get("priorsep", {}).get("format")) if isinstance(ckpt, dict) else None
+        raise CheckpointError(f"{path}: not a separator checkpoint (format {found or 'unknown'})")
+    if sources is not None and list(sources) != list(meta["sources"]):
+        raise CheckpointError(f"{path}: separator is for {meta['sources']}, expected {list(sources)}")
+    if priors_dir is not None and meta.get("priors"):
+        from priors.checkpoint import file_hash, prior_files
+
+        now = {f.stem: file_hash(f) for f in prior_files(priors_dir)}
+        changed = [p["source"] for p in meta["priors"] if p.get("hash") and now.get(p["source"]) != p["hash"]]
+        if changed:
+            raise CheckpointError(f"{path}: trained against other priors than {priors_dir} ({', '.join(changed)} changed)")
+    if not meta["class_path"].startswith("separation."):
+        raise CheckpointError(f"{path}: refusing to build {meta['class_path']!r}")
+    import importlib
+
+    mod, _, name = meta["class_path"].rpartition(".")
+    encoder = getattr(importlib.import_module(mod), name)(**meta["init_args"])
+    try:
+        encoder.load_state_dict(state)
+    except RuntimeError as err:
+        raise CheckpointError(f"{path}: weights do not fit {meta['class_path']} ({str(err).splitlines()[0]})") from None
+    return EncoderSeparator(encoder, meta).to(device)

@@ -1,0 +1,136 @@
+"""Data for separator training: real mixtures only, dreamed (prior-sampled) pairs, or real pairs."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytorch_lightning as pl
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+from priors.data import ToyDataset, TOY_SOURCES
+
+
+class BankMixtures(Dataset):
+    """Sleep-phase pairs from a sample bank (``priorsep sample --priors … --out BANK``).
+
+    Item j: for each source an independent bank example, a random crop of ``crop_length``,
+    a random gain in [gain_min, gain_max]; returns (mixture (time,), sources (K, time)) with
+    mixture = mix_scale · Σ_k sources, the data set's own mixing. Only generated audio is read.
+    """
+
+    def __init__(self, bank: str | Path, sources: list[str], crop_length: int = 2048, epoch_size: int = 16000,
+                 gain_min: float = 0.8, gain_max: float = 1.2, mix_scale: float = 0.25, seed: int = 0):
+        bank = Path(bank)
+        settings = json.loads((bank / "settings.json").read_text())
+        if list(settings["sources"]) != list(sources):
+            raise ValueError(f"{bank}: bank holds {settings['sources']}, expected {list(sources)}")
+        self.data = [np.load(bank / f"{s}.npy", mmap_mode="r") for s in sources]
+        self.length = min(d.shape[1] for d in self.data)
+        if self.length < crop_length:
+            raise ValueError(f"{bank}: bank examples ({self.length}) shorter than crop_length ({crop_length})")
+        self.crop_length, self.epoch_size = crop_length, epoch_size
+        self.gain_min, self.gain_max, self.mix_scale = gain_min, gain_max, mix_scale
+        self.seed = seed
+        self._rng = np.random.default_rng(seed)
+        self.settings = settings
+
+    def __len__(self) -> int:
+        return self.epoch_size
+
+    def __getitem__(self, j: int):
+        rng = self._rng
+        parts = []
+        for d in self.data:
+            i = int(rng.integers(d.shape[0]))
+            start = int(rng.integers(0, self.length - self.crop_length + 1))
+            gain = rng.uniform(self.gain_min, self.gain_max)
+            parts.append(gain * np.asarray(d[i, start:start + self.crop_length], dtype=np.float32))
+        sources = torch.from_numpy(np.stack(parts).astype(np.float32))
+        return self.mix_scale * sources.sum(0), sources
+
+
+class MixturesOnly(Dataset):
+    """Wraps a dataset of (mixture, sources) or mixtures and yields the mixture ONLY."""
+
+    def __init__(self, dataset: Dataset):
+        self.dataset = dataset
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __getitem__(self, j: int) -> torch.Tensor:
+        item = self.dataset[j]
+        return item[0] if isinstance(item, tuple) else item
+
+
+class SeparationDataModule(pl.LightningDataModule):
+    """Training data per objective, validation on real (mixture, sources) pairs.
+
+    ``objective``:
+      * ``elbo`` (wake, unsupervised): real mixtures only;
+      * ``sleep``: dreamed pairs from ``bank`` (no real audio at all);
+      * ``wake_sleep``: batches ``{"wake": mixtures, "sleep": (mixtures, dreamed sources)}``;
+      * ``supervised``: real (mixture, sources) pairs — the reference upper bound only.
+    Real data: the toy set (``data_root`` None) — other stem folders via ``data_root``.
+    Validation pairs are only used to log metrics, never to train.
+    """
+
+    def __init__(self, objective: str = "elbo", bank: str | None = None, data_root: str | None = None,
+                 sources: list[str] | None = None, sample_rate: int = 14_700, mix_scale: float = 0.25,
+                 crop_length: int = 4096, batch_size: int = 16, train_crops: int = 16000, val_crops: int = 32,
+                 gain_min: float = 0.8, gain_max: float = 1.2, num_workers: int = 0, seed: int = 0):
+        super().__init__()
+        if objective not in ("elbo", "sleep", "wake_sleep", "supervised"):
+            raise ValueError(f"unknown objective {objective!r}")
+        if objective in ("sleep", "wake_sleep") and not bank:
+            raise ValueError(f"objective {objective!r} needs a sample bank (bank=...)")
+        self.save_hyperparameters()
+        self.sources = list(sources or TOY_SOURCES)
+        self.sample_rate = sample_rate
+
+    def _real(self, split: str, n: int, random_crops: bool, seed: int):
+        h = self.hparams
+        if h.data_root is None:
+            return ToyDataset(split, "both", crop_length=h.crop_length, epoch_size=n, random_crops=random_crops, seed=seed)
+        from priors.data import StemFolderDataset
+
+        return StemFolderDataset(h.data_root, split, self.sources, "both", crop_length=h.crop_length, epoch_size=n,
+                                 sample_rate=h.sample_rate, random_crops=random_crops, mix_scale=h.mix_scale, seed=seed)
+
+    def _bank(self):
+        h = self.hparams
+        return BankMixtures(h.bank, self.sources, h.crop_length, h.train_crops, h.gain_min, h.gain_max, h.mix_scale, h.seed)
+
+    def train_dataset(self) -> Dataset:
+        h = self.hparams
+        if h.objective == "elbo":
+            return MixturesOnly(self._real("train", h.train_crops, True, h.seed))
+        if h.objective == "sleep":
+            return self._bank()
+        if h.objective == "supervised":
+            return self._real("train", h.train_crops, True, h.seed)
+        return _Zip(MixturesOnly(self._real("train", h.train_crops, True, h.seed)), self._bank())
+
+    def train_dataloader(self) -> DataLoader:
+        h = self.hparams
+        return DataLoader(self.train_dataset(), batch_size=h.batch_size, shuffle=True, drop_last=True,
+                          num_workers=h.num_workers, persistent_workers=h.num_workers > 0)
+
+    def val_dataloader(self) -> DataLoader:
+        h = self.hparams
+        return DataLoader(self._real("test", h.val_crops, False, h.seed + 1), batch_size=h.batch_size)
+
+
+class _Zip(Dataset):
+    """{"wake": wake[j], "sleep": sleep[j]} for alternating wake and sleep terms."""
+
+    def __init__(self, wake: Dataset, sleep: Dataset):
+        self.wake, self.sleep = wake, sleep
+
+    def __len__(self) -> int:
+        return len(self.wake)
+
+    def __getitem__(self, j: int):
+        return {"wake": self.wake[j], "sleep": self.sleep[j]}

@@ -1,0 +1,49 @@
+"""The variational objective of the separator, in one readable function."""
+from __future__ import annotations
+
+import math
+from typing import Sequence
+
+import torch
+
+from .encoder import project_to_mixture
+
+
+def elbo(mu: torch.Tensor, log_std: torch.Tensor, mix: torch.Tensor, priors: Sequence, *,
+         beta: float = 1.0, prior_sigma: float = 0.0, mixture_std: float = 0.01, mix_scale: float = 1.0,
+         project: bool = False, n_samples: int = 1) -> dict[str, torch.Tensor]:
+    """Monte-Carlo ELBO of q(s | m) = Π_k N(μ_k, σ_k²), every term in nats per sample.
+
+        ELBO = E_q[ Σ_k log p_k(s_k) + log N(m; mix_scale·Σ_k s_k, mixture_std²) ] + β·H[q]
+
+    with reparameterised s = μ + σ ⊙ ε. mu, log_std (batch, K, time); mix (batch, time);
+    ``priors[k].log_prob(x, sigma) -> (batch, time)``, scored at noise level ``prior_sigma``.
+    With ``project`` the samples are projected onto Σ s = m/mix_scale and the mixture term
+    is dropped (an exact constraint). β = 1 is the true ELBO; β ≠ 1 the β-VAE trade-off.
+    Returns the terms (batch means) and ``loss = −(prior + mixture + β·entropy)``.
+    """
+    std = log_std.exp()
+    prior_term = mu.new_zeros(())
+    mixture_term = mu.new_zeros(())
+    for _ in range(n_samples):
+        s = mu + std * torch.randn_like(mu)
+        if project:
+            s = project_to_mixture(s, mix, mix_scale)
+        sig = torch.full((mu.shape[0],), float(prior_sigma), device=mu.device)
+        prior_term = prior_term + sum(p.log_prob(s[:, k], sig).mean() for k, p in enumerate(priors))
+        if not project:
+            resid = mix - mix_scale * s.sum(1)
+            mixture_term = mixture_term + (-0.5 * (resid / mixture_std) ** 2
+                                           - math.log(mixture_std) - 0.5 * math.log(2 * math.pi)).mean()
+    prior_term, mixture_term = prior_term / n_samples, mixture_term / n_samples
+    entropy = (log_std + 0.5 * math.log(2 * math.pi * math.e)).mean(dim=(0, 2)).sum()
+    total = prior_term + mixture_term + beta * entropy
+    return {"loss": -total, "elbo": prior_term + mixture_term + entropy, "prior": prior_term,
+            "mixture": mixture_term, "entropy": entropy}
+
+
+def gaussian_nll(mu: torch.Tensor, log_std: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """−log q(target | m) per sample (nats), summed over sources, mean over batch and time:
+    the sleep-phase (and supervised) loss."""
+    z = (target - mu) * torch.exp(-log_std)
+    return (0.5 * z**2 + log_std + 0.5 * math.log(2 * math.pi)).mean(dim=(0, 2)).sum()

@@ -1,0 +1,124 @@
+"""VariationalSeparator: trains q(s | m) with the priors frozen."""
+from __future__ import annotations
+
+import pytorch_lightning as pl
+import torch
+from torch import nn
+
+from .elbo import elbo, gaussian_nll
+from .encoder import project_to_mixture
+from .metrics import si_sdr
+
+
+class VariationalSeparator(pl.LightningModule):
+    """The separator's training job. ``objective`` picks what the training batches are and
+    what is minimised (see :class:`separation.data.SeparationDataModule`):
+
+    * ``elbo`` — wake phase, unsupervised: batch = mixtures (batch, time);
+      loss = −ELBO with the frozen priors (``separation.elbo.elbo``).
+    * ``sleep`` — batch = (mixture, sources) dreamed from the priors; loss = −log q(s | m).
+    * ``wake_sleep`` — batch = {"wake": mixtures, "sleep": dreamed pairs};
+      loss = wake_weight · (−ELBO) + (−log q(s_dream | m_dream)).
+    * ``supervised`` — batch = real pairs; loss = −log q(s | m): the reference upper bound.
+
+    The priors (``priors_dir``) are loaded for ``elbo``/``wake_sleep``, put in eval mode,
+    excluded from the optimiser and from gradient updates. Validation logs SI-SDR of the
+    posterior mean on real test pairs (metrics only). ``init_from``: start the encoder from
+    a separator checkpoint (e.g. wake after sleep).
+    """
+
+    def __init__(self, encoder: nn.Module, objective: str = "elbo", priors_dir: str | None = "checkpoints/toy",
+                 sources: list[str] | None = None, sample_rate: int = 14_700, mix_scale: float = 0.25,
+                 beta: float = 1.0, prior_sigma: float = 0.0, mixture_std: float = 0.01, project: bool = True,
+                 n_samples: int = 1, wake_weight: float = 1.0, lr: float = 1e-3, init_from: str | None = None):
+        super().__init__()
+        self.save_hyperparameters(ignore=["encoder"])
+        self.encoder = encoder
+        self.sources = list(sources or ["sin", "square", "saw", "triangle"])
+        self.prior_metas: list[dict] = []
+        self._priors: list[nn.Module] = []
+        if priors_dir and objective in ("elbo", "wake_sleep"):
+            self.load_priors(priors_dir)
+        elif priors_dir:
+            self.record_priors(priors_dir)
+        if init_from:
+            from .checkpoints import load_separator
+
+            self.encoder.load_state_dict(load_separator(init_from).encoder.state_dict())
+
+    # -- priors: frozen, not sub-modules (so they are neither optimised nor saved with the separator)
+    def load_priors(self, priors_dir: str) -> None:
+        from priors.checkpoint import load_priors
+
+        models, self.prior_metas = load_priors(priors_dir, sources=self.sources)
+        for m in models:
+            m.eval().requires_grad_(False)
+        self._priors = models
+
+    def record_priors(self, priors_dir: str) -> None:
+        from pathlib import Path
+
+        from priors.checkpoint import file_hash, prior_files
+
+        if Path(priors_dir).is_dir():
+            self.prior_metas = [{"source": f.stem, "hash": file_hash(f)} for f in prior_files(priors_dir)]
+
+    def on_fit_start(self) -> None:
+        for m in self._priors:
+            m.to(self.device)
+
+    # -- inference
+    def forward(self, mix: torch.Tensor) -> torch.Tensor:
+        """mix (batch, time) -> posterior mean (batch, K, time), projected onto the mixture if enabled."""
+        mu, _ = self.encoder(mix)
+        return project_to_mixture(mu, mix, self.hparams.mix_scale) if self.hparams.project else mu
+
+    # -- objectives
+    def wake_loss(self, mix: torch.Tensor) -> dict:
+        h = self.hparams
+        mu, log_std = self.encoder(mix)
+        return elbo(mu, log_std, mix, self._priors, beta=h.beta, prior_sigma=h.prior_sigma,
+                    mixture_std=h.mixture_std, mix_scale=h.mix_scale, project=h.project, n_samples=h.n_samples)
+
+    def pair_loss(self, mix: torch.Tensor, sources: torch.Tensor) -> torch.Tensor:
+        mu, log_std = self.encoder(mix)
+        return gaussian_nll(mu, log_std, sources)
+
+    def training_step(self, batch, batch_idx: int) -> torch.Tensor:
+        obj = self.hparams.objective
+        if obj == "elbo":
+            terms = self.wake_loss(batch)
+            self.log_dict({f"train/{k}": v for k, v in terms.items() if k != "loss"})
+            loss = terms["loss"]
+        elif obj == "wake_sleep":
+            terms = self.wake_loss(batch["wake"])
+            sleep = self.pair_loss(*batch["sleep"])
+            self.log_dict({f"train/{k}": v for k, v in terms.items() if k != "loss"})
+            self.log("train/sleep_nll", sleep)
+            loss = self.hparams.wake_weight * terms["loss"] + sleep
+        else:
+            loss = self.pair_loss(*batch)
+            self.log(f"train/{obj}_nll", loss)
+        self.log("train/loss", loss, prog_bar=True)
+        return loss
+
+    def validation_step(self, batch, batch_idx: int) -> None:
+        mix, sources = batch
+        est = self(mix)
+        sdr = si_sdr(est, sources)
+        base = si_sdr(mix.unsqueeze(1).expand_as(sources), sources)
+        self.log("val/si_sdr", sdr.mean(), prog_bar=True, sync_dist=True)
+        self.log("val/si_sdri", (sdr - base).mean(), prog_bar=True, sync_dist=True)
+        for k, name in enumerate(self.sources):
+            self.log(f"val/si_sdri_{name}", (sdr - base)[:, k].mean(), sync_dist=True)
+
+    def configure_optimizers(self):
+        return torch.optim.Adam(self.encoder.parameters(), lr=self.hparams.lr)
+
+    def describe(self) -> dict:
+        from .checkpoints import describe_separator
+
+        return describe_separator(self)
+
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        checkpoint["priorsep"] = self.describe()

@@ -1,0 +1,39 @@
+import pytest
+import torch
+
+from priors.checkpoint import CheckpointError, load_prior, load_priors, save_prior
+from tests.conftest import TOY, tiny_wavenet
+
+
+def test_compact_checkpoint_round_trip(tiny_priors_dir):
+    model, meta = load_prior(tiny_priors_dir / "saw.pt")
+    assert meta["source"] == "saw" and meta["sample_rate"] == 14_700
+    assert meta["class_path"] == "priors.wavenet.WaveNet"
+    x = torch.rand(2, 64) * 2 - 1
+    again, _ = load_prior(tiny_priors_dir / "saw.pt")
+    assert torch.equal(model.log_prob(x, 0.1), again.log_prob(x, 0.1))
+
+
+def test_load_priors_in_manifest_order_and_validates_sources(tiny_priors_dir):
+    models, metas = load_priors(tiny_priors_dir, sources=TOY)
+    assert [m["source"] for m in metas] == TOY and all(len(m["hash"]) == 16 for m in metas)
+    with pytest.raises(CheckpointError, match="expected"):
+        load_priors(tiny_priors_dir, sources=["vocals", "drums", "bass", "other"])
+
+
+def test_bad_checkpoints_give_one_line_errors(tmp_path, tiny_priors_dir):
+    with pytest.raises(CheckpointError, match="not found"):
+        load_prior(tmp_path / "missing.pt")
+    bad = tmp_path / "corrupt.pt"
+    bad.write_bytes(b"not a checkpoint")
+    with pytest.raises(CheckpointError, match="not a readable checkpoint"):
+        load_prior(bad)
+    other = tmp_path / "other.pt"
+    torch.save({"format": "priorsep-separator/1"}, other)
+    with pytest.raises(CheckpointError, match="not a prior checkpoint"):
+        load_prior(other)
+    model, meta = load_prior(tiny_priors_dir / "sin.pt")
+    meta["init_args"] = {**meta["init_args"], "residual_channels": 16}
+    save_prior(tmp_path / "mismatch.pt", tiny_wavenet(), meta)
+    with pytest.raises(CheckpointError, match="do not fit"):
+        load_prior(tmp_path / "mismatch.pt")

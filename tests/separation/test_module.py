@@ -1,0 +1,109 @@
+"""The separator's Lightning job: priors frozen, training data as promised per objective."""
+import numpy as np
+import pytest
+import pytorch_lightning as pl
+import torch
+
+from separation.data import BankMixtures, SeparationDataModule
+from separation.encoder import WaveNetEncoder
+from separation.module import VariationalSeparator
+
+
+def _trainer(steps=2):
+    return pl.Trainer(max_steps=steps, logger=False, enable_checkpointing=False, enable_progress_bar=False,
+                      limit_val_batches=0, enable_model_summary=False, accelerator="cpu")
+
+
+def _separator(priors_dir, objective="elbo", **kw):
+    torch.manual_seed(0)
+    enc = WaveNetEncoder(n_sources=4, n_layers=3, channels=8)
+    return VariationalSeparator(enc, objective=objective, priors_dir=str(priors_dir), **kw)
+
+
+def _bank(tmp_path, n=6, length=512):
+    import json
+
+    bank = tmp_path / "bank"
+    bank.mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    for s in ["sin", "square", "saw", "triangle"]:
+        np.save(bank / f"{s}.npy", rng.uniform(-1, 1, (n, length)).astype(np.float32))
+    (bank / "settings.json").write_text(json.dumps({"sources": ["sin", "square", "saw", "triangle"]}))
+    return bank
+
+
+def test_priors_are_frozen_and_unchanged_by_training(tiny_priors_dir):
+    sep = _separator(tiny_priors_dir)
+    before = [{k: v.clone() for k, v in p.state_dict().items()} for p in sep._priors]
+    opt_params = {id(p) for p in sep.configure_optimizers().param_groups[0]["params"]}
+    assert not any(id(p) in opt_params for prior in sep._priors for p in prior.parameters())
+    assert all(not p.requires_grad for prior in sep._priors for p in prior.parameters())
+    enc_before = {k: v.clone() for k, v in sep.encoder.state_dict().items()}
+    dm = SeparationDataModule("elbo", crop_length=256, batch_size=2, train_crops=8)
+    _trainer().fit(sep, dm)
+    for prior, ref in zip(sep._priors, before):
+        assert not prior.training
+        for k, v in prior.state_dict().items():
+            assert torch.equal(v, ref[k]), k
+    assert any(not torch.equal(v, enc_before[k]) for k, v in sep.encoder.state_dict().items())
+
+
+def test_unsupervised_training_step_sees_mixtures_only(tiny_priors_dir, monkeypatch):
+    seen = []
+    original = VariationalSeparator.training_step
+
+    def spy(self, batch, batch_idx):
+        seen.append(batch)
+        return original(self, batch, batch_idx)
+
+    monkeypatch.setattr(VariationalSeparator, "training_step", spy)
+    sep = _separator(tiny_priors_dir)
+    _trainer(3).fit(sep, SeparationDataModule("elbo", crop_length=128, batch_size=2, train_crops=8))
+    assert len(seen) == 3
+    for batch in seen:
+        assert isinstance(batch, torch.Tensor) and batch.shape == (2, 128), type(batch)
+
+
+def test_sleep_phase_never_reads_real_sources(tiny_priors_dir, tmp_path, monkeypatch):
+    from priors import data as toy
+
+    def forbidden(*a, **k):
+        raise AssertionError("sleep training touched real data")
+
+    monkeypatch.setattr(toy.ToyDataset, "__getitem__", forbidden)
+    monkeypatch.setattr(toy.StemFolderDataset, "__getitem__", forbidden)
+    bank = _bank(tmp_path)
+    sep = _separator(tiny_priors_dir, objective="sleep")
+    dm = SeparationDataModule("sleep", bank=str(bank), crop_length=128, batch_size=2, train_crops=8)
+    _trainer(2).fit(sep, dm)
+
+
+def test_bank_mixtures_equal_the_sum_of_their_parts(tmp_path):
+    ds = BankMixtures(_bank(tmp_path), ["sin", "square", "saw", "triangle"], crop_length=100, mix_scale=0.25)
+    for j in range(5):
+        mix, parts = ds[j]
+        assert parts.shape == (4, 100)
+        assert torch.allclose(mix, 0.25 * parts.sum(0), atol=1e-6)
+    with pytest.raises(ValueError):
+        BankMixtures(_bank(tmp_path / "x"), ["vocals", "drums", "bass", "other"])
+
+
+def test_separator_checkpoint_round_trip_and_mismatch(tiny_priors_dir, tmp_path):
+    from priors.checkpoint import CheckpointError, save_prior, load_prior
+    from separation.checkpoints import load_separator, save_separator
+
+    sep = _separator(tiny_priors_dir)
+    path = tmp_path / "sep.pt"
+    save_separator(path, sep.encoder, sep.describe())
+    loaded = load_separator(path, sources=["sin", "square", "saw", "triangle"], priors_dir=tiny_priors_dir)
+    mix = torch.randn(2, 300)
+    assert torch.allclose(loaded(mix), sep(mix).detach(), atol=1e-6)
+    with pytest.raises(CheckpointError, match="separator is for"):
+        load_separator(path, sources=["vocals", "drums", "bass", "other"])
+    model, meta = load_prior(tiny_priors_dir / "saw.pt")
+    torch.nn.init.normal_(model.out2.weight)
+    save_prior(tiny_priors_dir / "saw.pt", model, meta)
+    with pytest.raises(CheckpointError, match="other priors"):
+        load_separator(path, priors_dir=tiny_priors_dir)
+    with pytest.raises(CheckpointError, match="not a separator"):
+        load_separator(tiny_priors_dir / "sin.pt")
