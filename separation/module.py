@@ -1,6 +1,8 @@
 """VariationalSeparator: trains q(s | m) with the priors frozen."""
 from __future__ import annotations
 
+import copy
+
 import pytorch_lightning as pl
 import torch
 from torch import nn
@@ -19,6 +21,9 @@ class VariationalSeparator(pl.LightningModule):
     * ``sleep`` — batch = (mixture, sources) dreamed from the priors; loss = −log q(s | m).
     * ``wake_sleep`` — batch = {"wake": mixtures, "sleep": dreamed pairs};
       loss = wake_weight · (−ELBO) + (−log q(s_dream | m_dream)).
+    * ``remix`` — batch = real mixtures; an EMA teacher (initialised from ``init_from``)
+      separates them, estimates are shuffled across the batch and re-mixed, and the encoder
+      fits them (bootstrapped remixing, RemixIT): unsupervised self-training.
     * ``supervised`` — batch = real pairs; loss = −log q(s | m): the reference upper bound.
 
     The priors (``priors_dir``) are loaded for ``elbo``/``wake_sleep``, put in eval mode,
@@ -30,7 +35,8 @@ class VariationalSeparator(pl.LightningModule):
     def __init__(self, encoder: nn.Module, objective: str = "elbo", priors_dir: str | None = "checkpoints/toy",
                  sources: list[str] | None = None, sample_rate: int = 14_700, mix_scale: float = 0.25,
                  beta: float = 1.0, prior_sigma: float = 0.0, mixture_std: float = 0.01, project: bool = True,
-                 n_samples: int = 1, wake_weight: float = 1.0, lr: float = 1e-3, init_from: str | None = None):
+                 n_samples: int = 1, wake_weight: float = 1.0, lr: float = 1e-3, init_from: str | None = None,
+                 teacher_ema: float = 0.99):
         super().__init__()
         self.save_hyperparameters(ignore=["encoder"])
         self.encoder = encoder
@@ -45,6 +51,10 @@ class VariationalSeparator(pl.LightningModule):
             from .checkpoints import load_separator
 
             self.encoder.load_state_dict(load_separator(init_from).encoder.state_dict())
+        # remix: a frozen EMA copy of the encoder labels real mixtures (not a sub-module: not saved)
+        self._teacher: list[nn.Module] = []
+        if objective == "remix":
+            self._teacher = [copy.deepcopy(self.encoder).eval().requires_grad_(False)]
 
     # -- priors: frozen, not sub-modules (so they are neither optimised nor saved with the separator)
     def load_priors(self, priors_dir: str) -> None:
@@ -64,7 +74,7 @@ class VariationalSeparator(pl.LightningModule):
             self.prior_metas = [{"source": f.stem, "hash": file_hash(f)} for f in prior_files(priors_dir)]
 
     def on_fit_start(self) -> None:
-        for m in self._priors:
+        for m in self._priors + self._teacher:
             m.to(self.device)
 
     # -- inference
@@ -84,6 +94,28 @@ class VariationalSeparator(pl.LightningModule):
         mu, log_std = self.encoder(mix)
         return gaussian_nll(mu, log_std, sources)
 
+    def remix_loss(self, mix: torch.Tensor) -> torch.Tensor:
+        """Bootstrapped remixing on real mixtures only (RemixIT-style self-training).
+
+        The teacher separates the batch, each source's estimates are shuffled across the
+        batch and re-mixed, and the student fits the shuffled estimates from their new mixture.
+        mix (batch, time). No reference source is involved."""
+        h = self.hparams
+        with torch.no_grad():
+            mu, _ = self._teacher[0](mix)
+            est = project_to_mixture(mu, mix, h.mix_scale)  # (B, K, T)
+            b, k = est.shape[:2]
+            perm = torch.stack([torch.randperm(b, device=mix.device) for _ in range(k)], 1)  # (B, K)
+            targets = est[perm, torch.arange(k, device=mix.device)]
+            remixed = h.mix_scale * targets.sum(1)
+        return self.pair_loss(remixed, targets)
+
+    def on_train_batch_end(self, outputs, batch, batch_idx: int) -> None:
+        if self._teacher:
+            with torch.no_grad():
+                for t, s in zip(self._teacher[0].parameters(), self.encoder.parameters()):
+                    t.lerp_(s, 1.0 - self.hparams.teacher_ema)
+
     def training_step(self, batch, batch_idx: int) -> torch.Tensor:
         obj = self.hparams.objective
         if obj == "elbo":
@@ -96,6 +128,9 @@ class VariationalSeparator(pl.LightningModule):
             self.log_dict({f"train/{k}": v for k, v in terms.items() if k != "loss"})
             self.log("train/sleep_nll", sleep)
             loss = self.hparams.wake_weight * terms["loss"] + sleep
+        elif obj == "remix":
+            loss = self.remix_loss(batch)
+            self.log("train/remix_nll", loss)
         else:
             loss = self.pair_loss(*batch)
             self.log(f"train/{obj}_nll", loss)

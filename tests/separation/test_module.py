@@ -48,7 +48,8 @@ def test_priors_are_frozen_and_unchanged_by_training(tiny_priors_dir):
     assert any(not torch.equal(v, enc_before[k]) for k, v in sep.encoder.state_dict().items())
 
 
-def test_unsupervised_training_step_sees_mixtures_only(tiny_priors_dir, monkeypatch):
+@pytest.mark.parametrize("objective", ["elbo", "remix"])
+def test_unsupervised_training_step_sees_mixtures_only(tiny_priors_dir, monkeypatch, objective):
     seen = []
     original = VariationalSeparator.training_step
 
@@ -57,8 +58,8 @@ def test_unsupervised_training_step_sees_mixtures_only(tiny_priors_dir, monkeypa
         return original(self, batch, batch_idx)
 
     monkeypatch.setattr(VariationalSeparator, "training_step", spy)
-    sep = _separator(tiny_priors_dir)
-    _trainer(3).fit(sep, SeparationDataModule("elbo", crop_length=128, batch_size=2, train_crops=8))
+    sep = _separator(tiny_priors_dir, objective=objective)
+    _trainer(3).fit(sep, SeparationDataModule(objective, crop_length=128, batch_size=2, train_crops=8))
     assert len(seen) == 3
     for batch in seen:
         assert isinstance(batch, torch.Tensor) and batch.shape == (2, 128), type(batch)
@@ -107,3 +108,30 @@ def test_separator_checkpoint_round_trip_and_mismatch(tiny_priors_dir, tmp_path)
         load_separator(path, priors_dir=tiny_priors_dir)
     with pytest.raises(CheckpointError, match="not a separator"):
         load_separator(tiny_priors_dir / "sin.pt")
+
+
+def test_remix_teacher_is_frozen_and_tracks_the_student_by_ema(tiny_priors_dir):
+    sep = _separator(tiny_priors_dir, objective="remix", teacher_ema=0.5)
+    teacher = sep._teacher[0]
+    assert all(not p.requires_grad for p in teacher.parameters())
+    assert not any(p is q for p in teacher.parameters() for q in sep.encoder.parameters())
+    assert all("_teacher" not in k for k in sep.state_dict())
+    before = [p.clone() for p in teacher.parameters()]
+    with torch.no_grad():
+        for p in sep.encoder.parameters():
+            p.add_(1.0)
+    sep.on_train_batch_end(None, None, 0)
+    for b, t, s in zip(before, teacher.parameters(), sep.encoder.parameters()):
+        assert torch.allclose(t, 0.5 * b + 0.5 * s)
+
+
+def test_remix_targets_add_up_to_their_remixed_mixture(tiny_priors_dir, monkeypatch):
+    sep = _separator(tiny_priors_dir, objective="remix")
+    seen = {}
+    monkeypatch.setattr(sep, "pair_loss", lambda m, s: seen.update(mix=m, src=s) or m.sum())
+    mix = torch.randn(3, 64) * 0.1
+    sep.remix_loss(mix)
+    assert seen["src"].shape == (3, 4, 64)
+    assert torch.allclose(seen["mix"], 0.25 * seen["src"].sum(1), atol=1e-6)
+    # the estimates are re-used, only their pairing across the batch changes
+    assert torch.allclose(seen["mix"].sum(), mix.sum(), atol=1e-4)
