@@ -26,11 +26,14 @@ class SourcePrior(pl.LightningModule):
         sample_rate: Hz (recorded in checkpoints).
         sigma_min, sigma_max, p_clean: the σ distribution (see :class:`priors.noise.NoiseSchedule`).
         lr, weight_decay, warmup_steps, max_lr_steps: Adam with linear warm-up and cosine decay.
+        media_seconds: after each validation, a sample this long (σ = 0) is drawn and logged
+            as audio and spectrogram to W&B (0 turns it off; nothing happens without W&B).
     """
 
     def __init__(self, model: nn.Module, source: str, sample_rate: int = 14_700,
                  sigma_min: float = 0.01, sigma_max: float = 0.5, p_clean: float = 0.25, lr: float = 1e-3, weight_decay: float = 0.0,
-                 warmup_steps: int = 200, max_lr_steps: int = 0, grad_clip_norm: float | None = None):
+                 warmup_steps: int = 200, max_lr_steps: int = 0, grad_clip_norm: float | None = None,
+                 media_seconds: float = 0.25):
         super().__init__()
         self.save_hyperparameters(ignore=["model"])
         self.model = model
@@ -53,6 +56,18 @@ class SourcePrior(pl.LightningModule):
         loss = self.nll(batch, torch.zeros(batch.shape[0], device=batch.device))
         self.log("val/nll", loss, prog_bar=True, sync_dist=True)
         self.log("val/bits", loss / math.log(2), sync_dist=True)
+
+    def on_validation_epoch_end(self) -> None:
+        from .tracking import log_waveforms, wandb_logger
+
+        if self.hparams.media_seconds <= 0 or wandb_logger(self) is None or not hasattr(self.model, "generate"):
+            return
+        n = int(self.hparams.media_seconds * self.hparams.sample_rate)
+        multiple = getattr(self.model, "length_multiple", 1)
+        n = max(multiple, n - n % multiple)
+        with torch.no_grad():
+            x = self.model.generate(1, n, sigma=0.0, device=self.device)
+        log_waveforms(self, "val/sample", {f"{self.hparams.source} sample": x[0]}, self.hparams.sample_rate)
 
     def configure_optimizers(self):
         h = self.hparams

@@ -29,14 +29,15 @@ class VariationalSeparator(pl.LightningModule):
     The priors (``priors_dir``) are loaded for ``elbo``/``wake_sleep``, put in eval mode,
     excluded from the optimiser and from gradient updates. Validation logs SI-SDR of the
     posterior mean on real test pairs (metrics only). ``init_from``: start the encoder from
-    a separator checkpoint (e.g. wake after sleep).
+    a separator checkpoint (e.g. wake after sleep). ``beta_nll``: the pair losses' β-NLL
+    weighting (1: the posterior mean gets the MSE gradient; 0: plain Gaussian NLL).
     """
 
     def __init__(self, encoder: nn.Module, objective: str = "elbo", priors_dir: str | None = "checkpoints/toy",
                  sources: list[str] | None = None, sample_rate: int = 14_700, mix_scale: float = 0.25,
                  beta: float = 1.0, prior_sigma: float = 0.0, mixture_std: float = 0.01, project: bool = True,
                  n_samples: int = 1, wake_weight: float = 1.0, lr: float = 1e-3, init_from: str | None = None,
-                 teacher_ema: float = 0.99):
+                 teacher_ema: float = 0.99, beta_nll: float = 1.0):
         super().__init__()
         self.save_hyperparameters(ignore=["encoder"])
         self.encoder = encoder
@@ -92,7 +93,7 @@ class VariationalSeparator(pl.LightningModule):
 
     def pair_loss(self, mix: torch.Tensor, sources: torch.Tensor) -> torch.Tensor:
         mu, log_std = self.encoder(mix)
-        return gaussian_nll(mu, log_std, sources)
+        return gaussian_nll(mu, log_std, sources, self.hparams.beta_nll)
 
     def remix_loss(self, mix: torch.Tensor) -> torch.Tensor:
         """Bootstrapped remixing on real mixtures only (RemixIT-style self-training).
@@ -146,6 +147,21 @@ class VariationalSeparator(pl.LightningModule):
         self.log("val/si_sdri", (sdr - base).mean(), prog_bar=True, sync_dist=True)
         for k, name in enumerate(self.sources):
             self.log(f"val/si_sdri_{name}", (sdr - base)[:, k].mean(), sync_dist=True)
+        if batch_idx == 0:
+            self._media = (mix[0], est[0], sources[0])
+
+    def on_validation_epoch_end(self) -> None:
+        """Log the first validation example (mixture, estimates, references) as audio and
+        spectrograms to W&B (no-op without a WandbLogger)."""
+        from priors.tracking import log_waveforms
+
+        media, self._media = getattr(self, "_media", None), None
+        if media is None:
+            return
+        mix, est, ref = media
+        signals = {"mixture": mix, **{f"{n} estimate": e for n, e in zip(self.sources, est)},
+                   **{f"{n} reference": r for n, r in zip(self.sources, ref)}}
+        log_waveforms(self, "val/example", signals, self.hparams.sample_rate)
 
     def configure_optimizers(self):
         return torch.optim.Adam(self.encoder.parameters(), lr=self.hparams.lr)

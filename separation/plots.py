@@ -7,12 +7,9 @@ import numpy as np
 
 
 def _plt():
-    import matplotlib
+    from priors.figures import pyplot
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
+    return pyplot()
 
 
 def _save(fig, path) -> None:
@@ -25,20 +22,9 @@ def _save(fig, path) -> None:
 
 def plot_cross_likelihood(path, priors: list[str], columns: list[str], sigmas, loglik) -> None:
     """One heatmap per σ of loglik[σ][prior][column] (nats/sample)."""
-    plt = _plt()
-    fig, axes = plt.subplots(1, len(sigmas), figsize=(4.2 * len(sigmas), 3.6), squeeze=False)
-    for ax, sigma, mat in zip(axes[0], sigmas, loglik):
-        m = np.asarray(mat)
-        im = ax.imshow(m, cmap="viridis", vmin=np.percentile(m, 10), vmax=m.max())
-        ax.set_xticks(range(len(columns)), columns, rotation=45, ha="right")
-        ax.set_yticks(range(len(priors)), priors)
-        ax.set_title(f"σ = {sigma:g}")
-        for i in range(m.shape[0]):
-            for j in range(m.shape[1]):
-                ax.text(j, i, f"{m[i, j]:.1f}", ha="center", va="center", fontsize=7, color="w")
-        fig.colorbar(im, ax=ax, fraction=0.046)
-    fig.suptitle("mean log-likelihood (nats/sample): rows = prior, columns = data")
-    _save(fig, path)
+    from priors.figures import cross_likelihood_figure
+
+    _save(cross_likelihood_figure(priors, columns, sigmas, loglik), path)
 
 
 def plot_samples(path, generated: dict, real: dict, sample_rate: int, samples: int = 600) -> None:
@@ -62,21 +48,9 @@ def plot_samples(path, generated: dict, real: dict, sample_rate: int, samples: i
 
 def plot_spectrograms(path, signals: dict, sample_rate: int, n_fft: int = 1024) -> None:
     """Log-magnitude spectrograms of named mono signals (time,), one row each."""
-    import torch
+    from priors.figures import spectrogram_figure
 
-    plt = _plt()
-    fig, axes = plt.subplots(len(signals), 1, figsize=(9, 1.6 * len(signals)), squeeze=False)
-    for ax, (name, x) in zip(axes[:, 0], signals.items()):
-        x = torch.as_tensor(np.asarray(x), dtype=torch.float32)
-        spec = torch.stft(x, n_fft, n_fft // 4, window=torch.hann_window(n_fft), return_complex=True).abs()
-        db = 20 * torch.log10(spec + 1e-5)
-        ax.imshow(db.numpy(), origin="lower", aspect="auto", cmap="magma", vmin=float(db.max()) - 80,
-                  extent=[0, len(x) / sample_rate, 0, sample_rate / 2000])
-        ax.set_ylabel("kHz")
-        ax.set_title(name, fontsize=9)
-    axes[-1, 0].set_xlabel("s")
-    fig.tight_layout()
-    _save(fig, path)
+    _save(spectrogram_figure(signals, sample_rate, n_fft), path)
 
 
 def plot_benchmark(path, table: dict, sources: list[str]) -> None:

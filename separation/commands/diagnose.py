@@ -26,6 +26,9 @@ def add_arguments(parser) -> None:
     parser.add_argument("--temperature", type=float, default=1.0, help="sampling temperature for --samples")
     parser.add_argument("--json", default=None, help="write the results here")
     parser.add_argument("--plot", default=None, help="write a heatmap PNG here (and samples PNG beside it)")
+    parser.add_argument("--wandb", choices=["off", "offline", "online"], default="off",
+                        help="also log the matrices (wandb.Table + heatmap) to a W&B run under --wandb-dir")
+    parser.add_argument("--wandb-dir", default="runs", help="W&B runs land in DIR/wandb/")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--quiet", action="store_true")
@@ -98,4 +101,9 @@ def run(args) -> int:
         from ..plots import plot_cross_likelihood
 
         plot_cross_likelihood(args.plot, sources, list(columns), args.sigma, ll)
+    if args.wandb != "off":
+        from priors.tracking import log_cross_likelihood
+
+        log_cross_likelihood(sources, list(columns), args.sigma, ll, mode=args.wandb, directory=args.wandb_dir,
+                             config={k: v for k, v in vars(args).items() if not k.startswith("_")})
     return 0

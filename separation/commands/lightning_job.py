@@ -5,8 +5,56 @@
 (``--trainer.devices 2 --trainer.strategy ddp``, ``--trainer.precision bf16-mixed``,
 ``--trainer.logger false``). ``--ckpt_path last`` resumes; ``--export PATH`` writes a
 compact weights-only checkpoint at the end (rank 0 only).
+
+Experiment tracking: the configs attach a ``WandbLogger`` writing offline runs under
+``runs/wandb/offline-run-*`` (``wandb sync`` uploads them). ``--wandb online`` (or
+``WANDB_MODE=online``) logs online, ``--wandb off`` disables the logger. The full resolved
+config is logged as the run's ``config``.
 """
 from __future__ import annotations
+
+import os
+
+WANDB_CHOICES = ("offline", "online", "off")
+
+
+def wandb_overrides(argv: list[str]) -> list[str]:
+    """Translate ``--wandb {offline,online,off}`` into the environment and trainer overrides;
+    returns argv without it. Offline unless the user opts in, never asks for a key."""
+    argv = list(argv)
+    mode = os.environ.get("WANDB_MODE", "offline")
+    for i, arg in enumerate(argv):
+        if arg == "--wandb" or arg.startswith("--wandb="):
+            mode = arg.split("=", 1)[1] if "=" in arg else (argv[i + 1] if i + 1 < len(argv) else "")
+            del argv[i:i + (1 if "=" in arg else 2)]
+            break
+    if mode not in WANDB_CHOICES + ("disabled", "dryrun"):
+        from ..errors import PriorsepError
+
+        raise PriorsepError(f"--wandb {mode!r}: choose from {', '.join(WANDB_CHOICES)}")
+    if mode in ("off", "disabled"):
+        argv.append("--trainer.logger=false")
+    else:
+        os.environ["WANDB_MODE"] = mode
+        if mode == "online":
+            argv.append("--trainer.logger.init_args.offline=false")
+    return argv
+
+
+def _config_logging_callback():
+    from pytorch_lightning.cli import SaveConfigCallback
+
+    class LogConfig(SaveConfigCallback):
+        """Also hands the full resolved config to every attached logger (rank 0)."""
+
+        def save_config(self, trainer, pl_module, stage) -> None:
+            import yaml
+
+            config = yaml.safe_load(self.parser.dump(self.config, skip_none=False))
+            for logger in trainer.loggers:
+                logger.log_hyperparams({"config": config})
+
+    return LogConfig
 
 
 def run_lightning(module_class, argv: list[str], export) -> int:
@@ -23,15 +71,29 @@ def run_lightning(module_class, argv: list[str], export) -> int:
             parser.add_argument("--export", type=str | None, default=None,
                                 help="write a compact weights-only checkpoint here after training")
 
+    argv = wandb_overrides(argv)
     saved_argv, sys.argv = sys.argv, sys.argv[:1] + list(argv)  # LightningCLI reads sys.argv
     try:
         cli = JobCLI(module_class, pl.LightningDataModule, subclass_mode_data=True, run=False,
-                     save_config_kwargs={"overwrite": True})
+                     save_config_callback=_config_logging_callback(), save_config_kwargs={"overwrite": True})
     finally:
         sys.argv = saved_argv
-    cli.trainer.fit(cli.model, cli.datamodule, ckpt_path=cli.config.get("ckpt_path"))
+    try:
+        cli.trainer.fit(cli.model, cli.datamodule, ckpt_path=cli.config.get("ckpt_path"))
+    finally:
+        _finish_wandb()
     path = cli.config.get("export")
     if path and cli.trainer.is_global_zero:
         export(cli.model, path)
         print(f"exported {path}")
     return 0
+
+
+def _finish_wandb() -> None:
+    """Close this process's W&B run so the offline run is complete on disk (and a second job
+    in the same process starts a new run)."""
+    import sys
+
+    wandb = sys.modules.get("wandb")
+    if wandb is not None and getattr(wandb, "run", None) is not None:
+        wandb.run.finish()

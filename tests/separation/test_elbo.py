@@ -93,3 +93,15 @@ def test_gaussian_nll_is_minimised_at_the_target():
     at = gaussian_nll(target, torch.full_like(target, -2.0), target)
     off = gaussian_nll(target + 0.1, torch.full_like(target, -2.0), target)
     assert at < off
+
+
+def test_beta_nll_gives_the_mean_the_mse_gradient():
+    torch.manual_seed(0)
+    mu = torch.randn(2, 3, 8, requires_grad=True)
+    log_std = torch.randn(2, 3, 8)
+    target = torch.randn(2, 3, 8)
+    gaussian_nll(mu, log_std, target, beta_nll=1.0).backward()
+    mse_grad = (mu - target).detach() / (2 * 8)  # d/dμ of ½(μ−t)² averaged over batch·time
+    assert torch.allclose(mu.grad, mse_grad, atol=1e-6)
+    plain = gaussian_nll(mu, log_std, target)
+    assert torch.allclose(plain, gaussian_nll(mu, log_std, target, beta_nll=0.0))

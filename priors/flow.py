@@ -1,0 +1,277 @@
+"""Normalizing-flow prior for waveforms (FloWaveNet / WaveGlow / Glow style).
+
+A waveform x (batch, time) is folded into channels by repeated ``squeeze`` steps and pushed
+through invertible layers to a latent z of the same size with a standard-normal density:
+
+    log p(x | σ) = log N(z; 0, I) + log |det ∂z/∂x|,   z = f(x; σ)
+
+Every layer maps a feature map (batch, channels, time) and a conditioning vector
+(batch, cond_channels) or None as ``forward(x, cond) -> (y, logdet)`` with logdet (batch,)
+in nats, and back as ``reverse(y, cond) -> x``. Densities are continuous (no discretisation):
+nats per sample of the waveform.
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from tqdm.auto import tqdm
+
+from .config import RecordsInitArgs
+from .layers import Conv1d, GatedResidualBlock, GlobalConditioning, dilations
+
+LOG_2PI = math.log(2.0 * math.pi)
+
+
+class Squeeze(nn.Module):
+    """Fold time into channels: (batch, C, T) -> (batch, 2C, T/2); output channel 2c + j holds
+    input channel c at times 2t + j. A permutation, so logdet = 0."""
+
+    def forward(self, x: torch.Tensor, cond=None):
+        b, c, t = x.shape
+        if t % 2:
+            raise ValueError(f"squeeze needs an even number of time steps, got {t}")
+        y = x.reshape(b, c, t // 2, 2).transpose(2, 3).reshape(b, 2 * c, t // 2)
+        return y, x.new_zeros(b)
+
+    def reverse(self, y: torch.Tensor, cond=None) -> torch.Tensor:
+        b, c2, t2 = y.shape
+        return y.reshape(b, c2 // 2, 2, t2).transpose(2, 3).reshape(b, c2 // 2, 2 * t2)
+
+
+class ActNorm(nn.Module):
+    """Per-channel affine map y = (x + bias)·exp(log_scale) (Glow).
+
+    Initialised from the first batch it sees so that y has zero mean and unit variance per
+    channel; ``initialized`` is a buffer, so a loaded checkpoint is not re-initialised.
+    logdet = T·Σ_c log_scale_c (the same for every example).
+    """
+
+    def __init__(self, channels: int):
+        super().__init__()
+        self.bias = nn.Parameter(torch.zeros(1, channels, 1))
+        self.log_scale = nn.Parameter(torch.zeros(1, channels, 1))
+        self.register_buffer("initialized", torch.tensor(0.0))
+        self._ready = False  # Python mirror of ``initialized`` (avoids a device sync per call)
+
+    @torch.no_grad()
+    def initialize(self, x: torch.Tensor) -> None:
+        """Data-dependent initialisation from x (batch, channels, time)."""
+        mean = x.mean(dim=(0, 2), keepdim=True)
+        std = x.std(dim=(0, 2), keepdim=True, unbiased=False).clamp(min=1e-6)
+        self.bias.copy_(-mean)
+        self.log_scale.copy_(-torch.log(std))
+        self.initialized.fill_(1.0)
+        self._ready = True
+
+    def forward(self, x: torch.Tensor, cond=None):
+        if not self._ready:
+            if self.initialized:
+                self._ready = True
+            else:
+                self.initialize(x)
+        y = (x + self.bias) * torch.exp(self.log_scale)
+        logdet = x.shape[2] * self.log_scale.sum()
+        return y, logdet.expand(x.shape[0])
+
+    def reverse(self, y: torch.Tensor, cond=None) -> torch.Tensor:
+        return y * torch.exp(-self.log_scale) - self.bias
+
+
+class Invertible1x1Conv(nn.Module):
+    """Channel mixing y_t = W x_t with W = P·L·(U + diag(sign·exp(log_s))) (Glow's LU form),
+    initialised to a random rotation. logdet = T·Σ log_s = T·log|det W|."""
+
+    def __init__(self, channels: int):
+        super().__init__()
+        q = torch.linalg.qr(torch.randn(channels, channels))[0]
+        p, lower, upper = torch.linalg.lu(q)
+        s = torch.diagonal(upper)
+        self.register_buffer("perm", p)
+        self.register_buffer("sign_s", torch.sign(s))
+        self.register_buffer("lower_mask", torch.tril(torch.ones(channels, channels), -1))
+        self.register_buffer("eye", torch.eye(channels))
+        self.lower = nn.Parameter(lower)
+        self.upper = nn.Parameter(torch.triu(upper, 1))
+        self.log_s = nn.Parameter(torch.log(s.abs()))
+
+    def weight(self) -> torch.Tensor:
+        """W (channels, channels)."""
+        lower = self.lower * self.lower_mask + self.eye
+        upper = self.upper * self.lower_mask.T + torch.diag(self.sign_s * torch.exp(self.log_s))
+        return self.perm @ lower @ upper
+
+    def forward(self, x: torch.Tensor, cond=None):
+        y = F.conv1d(x, self.weight().unsqueeze(-1))
+        logdet = x.shape[2] * self.log_s.sum()
+        return y, logdet.expand(x.shape[0])
+
+    def reverse(self, y: torch.Tensor, cond=None) -> torch.Tensor:
+        return F.conv1d(y, torch.linalg.inv(self.weight()).unsqueeze(-1))
+
+
+class CouplingNet(nn.Module):
+    """Small non-causal WaveNet: (batch, in_channels, T) + cond -> (batch, out_channels, T).
+
+    Its output layer starts at zero, so the coupling it drives starts as the identity."""
+
+    def __init__(self, in_channels: int, out_channels: int, channels: int, n_layers: int,
+                 kernel_size: int, cond_channels: int):
+        super().__init__()
+        self.start = Conv1d(in_channels, channels, kernel_size, causal=False)
+        self.blocks = nn.ModuleList(
+            GatedResidualBlock(channels, channels, kernel_size, d, cond_channels, causal=False)
+            for d in dilations(n_layers, 1)
+        )
+        self.end = nn.Conv1d(channels, out_channels, 1)
+        nn.init.zeros_(self.end.weight)
+        nn.init.zeros_(self.end.bias)
+        self.skip_scale = math.sqrt(1.0 / max(1, n_layers))
+
+    def forward(self, x: torch.Tensor, cond: torch.Tensor | None) -> torch.Tensor:
+        h = self.start(x)
+        skips = 0.0
+        for block in self.blocks:
+            h, s = block(h, cond)
+            skips = skips + s
+        return self.end(F.relu(skips * self.skip_scale))
+
+
+class AffineCoupling(nn.Module):
+    """Affine coupling (RealNVP): the first half of the channels x_a passes unchanged and
+    conditions y_b = x_b·exp(log_s) + t, (log_s, t) = net(x_a, cond). log_s is soft-clamped,
+    log_s = bound·tanh(raw / bound), so the scale stays in [e^-bound, e^bound] and is the identity
+    at raw = 0. logdet = Σ_{c,t} log_s (per example)."""
+
+    def __init__(self, channels: int, hidden: int, n_layers: int, kernel_size: int,
+                 cond_channels: int = 0, bound: float = 2.0):
+        super().__init__()
+        if channels < 2:
+            raise ValueError("a coupling needs at least 2 channels")
+        self.n_a = channels // 2
+        self.n_b = channels - self.n_a
+        self.bound = bound
+        self.net = CouplingNet(self.n_a, 2 * self.n_b, hidden, n_layers, kernel_size, cond_channels)
+
+    def _scale_shift(self, x_a: torch.Tensor, cond):
+        raw, shift = self.net(x_a, cond).chunk(2, dim=1)
+        return self.bound * torch.tanh(raw / self.bound), shift
+
+    def forward(self, x: torch.Tensor, cond=None):
+        x_a, x_b = x.split([self.n_a, self.n_b], dim=1)
+        log_s, shift = self._scale_shift(x_a, cond)
+        y_b = x_b * torch.exp(log_s) + shift
+        return torch.cat([x_a, y_b], dim=1), log_s.sum(dim=(1, 2))
+
+    def reverse(self, y: torch.Tensor, cond=None) -> torch.Tensor:
+        y_a, y_b = y.split([self.n_a, self.n_b], dim=1)
+        log_s, shift = self._scale_shift(y_a, cond)
+        return torch.cat([y_a, (y_b - shift) * torch.exp(-log_s)], dim=1)
+
+
+class Flow(RecordsInitArgs, nn.Module):
+    """Multi-scale flow prior p(x | σ, source) for waveforms x (batch, time).
+
+    Architecture: ``n_blocks`` times [squeeze, then ``n_flows`` × (ActNorm, Invertible1x1Conv,
+    AffineCoupling)], so the latent z has shape (batch, 2^n_blocks, time / 2^n_blocks) and the
+    time length must be a multiple of :attr:`length_multiple` = 2^n_blocks.
+
+    Args:
+        n_blocks: squeeze levels. n_flows: flow steps per level.
+        channels: width of the coupling WaveNets (and of the conditioning vector).
+        n_layers, kernel_size: gated residual layers per coupling WaveNet (dilations 1, 2, 4, …)
+            and their (non-causal) kernel.
+        coupling_bound: |log-scale| bound of each coupling.
+        sigma_conditioning: feed an embedding of the noise level σ into every gate.
+        n_sources: > 0 adds a learned source-id embedding (one net for several sources).
+
+    Units: log-densities are continuous, in nats. :meth:`log_likelihood` gives the total per
+    example; :meth:`log_prob` spreads it evenly over the samples (see there).
+    """
+
+    def __init__(self, n_blocks: int = 3, n_flows: int = 4, channels: int = 32, n_layers: int = 4,
+                 kernel_size: int = 3, coupling_bound: float = 2.0, sigma_conditioning: bool = True,
+                 n_sources: int = 0):
+        super().__init__()
+        if n_blocks < 1 or n_flows < 1:
+            raise ValueError("need n_blocks >= 1 and n_flows >= 1")
+        self.n_blocks = n_blocks
+        cond_channels = channels if (sigma_conditioning or n_sources) else 0
+        self.conditioning = GlobalConditioning(channels, sigma_conditioning, n_sources) if cond_channels else None
+        layers: list[nn.Module] = []
+        c = 1
+        for _ in range(n_blocks):
+            layers.append(Squeeze())
+            c *= 2
+            for _ in range(n_flows):
+                layers += [ActNorm(c), Invertible1x1Conv(c),
+                           AffineCoupling(c, channels, n_layers, kernel_size, cond_channels, coupling_bound)]
+        self.layers = nn.ModuleList(layers)
+        self.latent_channels = c
+
+    @property
+    def length_multiple(self) -> int:
+        """Every input / generated length must be a multiple of this (2^n_blocks)."""
+        return 2 ** self.n_blocks
+
+    def _check_length(self, length: int) -> None:
+        if length % self.length_multiple:
+            raise ValueError(f"flow prior: length {length} is not a multiple of {self.length_multiple} "
+                             f"(2^n_blocks); crop or pad the waveform to a multiple of {self.length_multiple}")
+
+    def _cond(self, batch: int, device, sigma, source):
+        if self.conditioning is None:
+            return None
+        return self.conditioning(batch, device, sigma, source)
+
+    def forward(self, x: torch.Tensor, sigma=None, source=None):
+        """x (batch, time) -> (z (batch, 2^n_blocks, time / 2^n_blocks), logdet (batch,) nats)."""
+        self._check_length(x.shape[-1])
+        cond = self._cond(x.shape[0], x.device, sigma, source)
+        h = x.unsqueeze(1)
+        logdet = x.new_zeros(x.shape[0])
+        for layer in self.layers:
+            h, ld = layer(h, cond)
+            logdet = logdet + ld
+        return h, logdet
+
+    def reverse(self, z: torch.Tensor, sigma=None, source=None, progress: bool = False) -> torch.Tensor:
+        """z (batch, 2^n_blocks, time / 2^n_blocks) -> x (batch, time); the inverse of forward."""
+        if z.dim() != 3 or z.shape[1] != self.latent_channels:
+            raise ValueError(f"z must be (batch, {self.latent_channels}, time / {self.length_multiple}), "
+                             f"got {tuple(z.shape)}")
+        cond = self._cond(z.shape[0], z.device, sigma, source)
+        h = z
+        for layer in tqdm(reversed(self.layers), total=len(self.layers), disable=not progress,
+                          desc="generate", leave=False):
+            h = layer.reverse(h, cond)
+        return h.squeeze(1)
+
+    def log_likelihood(self, x: torch.Tensor, sigma=None, source=None) -> torch.Tensor:
+        """Exact log-density of each waveform, (batch,) nats: log N(z; 0, I) + log|det ∂z/∂x|."""
+        z, logdet = self(x, sigma, source)
+        log_normal = -0.5 * (z ** 2).sum(dim=(1, 2)) - 0.5 * z[0].numel() * LOG_2PI
+        return log_normal + logdet
+
+    def log_prob(self, x: torch.Tensor, sigma=None, source=None) -> torch.Tensor:
+        """(batch, time) nats per sample: each row holds log_likelihood / time, so its mean is
+        the per-sample log-likelihood and its sum the exact total (a flow has no per-sample
+        factorisation; this even split keeps the SourcePrior / separator contract)."""
+        total = self.log_likelihood(x, sigma, source)
+        return (total / x.shape[-1]).unsqueeze(-1).expand(-1, x.shape[-1])
+
+    @torch.no_grad()
+    def generate(self, n: int, length: int, sigma=0.0, temperature: float = 1.0, device=None,
+                 progress: bool = False, source=None, clip: bool = True) -> torch.Tensor:
+        """Sample n waveforms (n, length) in one pass: z ~ N(0, temperature²·I), x = f⁻¹(z).
+        ``length`` must be a multiple of :attr:`length_multiple` (ValueError otherwise);
+        ``clip`` clamps the result to [-1, 1] like the WaveNet's samples."""
+        self._check_length(length)
+        param = next(self.parameters())
+        device = device or param.device
+        z = torch.randn(n, self.latent_channels, length // self.length_multiple, device=device,
+                        dtype=param.dtype) * temperature
+        x = self.reverse(z, sigma, source, progress=progress)
+        return x.clamp(-1.0, 1.0) if clip else x
