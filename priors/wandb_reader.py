@@ -68,7 +68,10 @@ def _read_once(run_dir: Path) -> dict:
     config, keys, complete = {}, set(), False
     for data in iter_records(record_file):
         record = wandb_internal_pb2.Record()
-        record.ParseFromString(data)
+        try:
+            record.ParseFromString(data)
+        except Exception:  # a record still being written: the run is not complete yet
+            break
         kind = record.WhichOneof("record_type")
         if kind == "config":
             for item in record.config.update:

@@ -16,9 +16,10 @@ from .errors import PriorsepError
 
 #: method -> separator checkpoint file name in the checkpoint directory
 CHECKPOINT_METHODS = {"variational": "separator_elbo.pt", "sleep": "separator_sleep.pt",
-                      "wake-sleep": "separator_wake_sleep.pt", "supervised": "separator_supervised.pt"}
-ALL_METHODS = ["mixture", "nmf", "langevin", "variational", "sleep", "wake-sleep", "supervised", "irm"]
-DEFAULT_METHODS = ["mixture", "nmf", "langevin", "variational", "sleep", "wake-sleep", "supervised"]
+                      "wake-sleep": "separator_wake_sleep.pt", "remix": "separator_remix.pt",
+                      "supervised": "separator_supervised.pt"}
+ALL_METHODS = ["mixture", "nmf", "langevin", "variational", "sleep", "wake-sleep", "remix", "supervised", "irm"]
+DEFAULT_METHODS = ["mixture", "nmf", "langevin", "variational", "sleep", "wake-sleep", "remix", "supervised"]
 
 
 def build_method(name: str, checkpoints: Path, sources: list[str], sample_rate: int, mix_scale: float,

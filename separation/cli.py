@@ -24,6 +24,7 @@ COMMANDS = {
     "export": ("separation.commands.export", "write a compact weights-only checkpoint from a Lightning .ckpt"),
     "sample": ("separation.commands.sample", "draw waveforms from trained priors"),
     "diagnose": ("separation.commands.diagnose", "cross-likelihood matrix of priors vs sources"),
+    "evaluate": ("separation.commands.evaluate", "separate and score a MUSDB18(-HQ)-layout test set with museval"),
 }
 
 
