@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 PIP    := $(VENV)/bin/pip
 TORCH_VERSION ?= 2.13.0
 
-.PHONY: install test test-all demo results clean
+.PHONY: install test test-all demo results chorales clean
 
 install: $(VENV)/.installed
 
@@ -15,6 +15,12 @@ $(VENV)/.installed: pyproject.toml
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends ffmpeg; \
 	  else \
 	    echo "priorsep: ffmpeg is missing; install it (e.g. sudo apt-get install ffmpeg) for MUSDB/museval"; \
+	  fi; }
+	@{ command -v fluidsynth >/dev/null 2>&1 && [ -n "$$(ls /usr/share/sounds/sf2/*.sf2 /usr/share/soundfonts/*.sf2 2>/dev/null)" ]; } || { \
+	  if [ "$$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends fluidsynth timgm6mb-soundfont; \
+	  else \
+	    echo "priorsep: fluidsynth or a GM soundfont is missing; install them (e.g. sudo apt-get install fluidsynth timgm6mb-soundfont) for make-chorales"; \
 	  fi; }
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PIP) install -q --upgrade pip
@@ -35,6 +41,9 @@ demo: install
 
 results: install
 	$(VENV)/bin/priorsep benchmark toy --n 64 --length 16384 --json results/toy_benchmark.json --seed 0
+
+chorales: install
+	$(VENV)/bin/priorsep make-chorales --out data/chorales
 
 clean:
 	rm -rf $(VENV) demo_out runs lightning_logs .pytest_cache

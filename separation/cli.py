@@ -16,6 +16,7 @@ from .errors import PriorsepError
 #: subcommand -> (module implementing it, one-line help)
 COMMANDS = {
     "make-toy": ("separation.commands.make_toy", "write the toy data set as WAV stems (MUSDB18-HQ layout)"),
+    "make-chorales": ("separation.commands.make_chorales", "render Bach chorales as violin/clarinet/saxophone/bassoon stems (MUSDB18-HQ layout)"),
     "train-prior": ("separation.commands.train_prior", "train one source prior (LightningCLI config)"),
     "train-separator": ("separation.commands.train_separator", "train the separator with the priors frozen (LightningCLI config)"),
     "benchmark": ("separation.commands.benchmark", "score every separation method on a fixed test set"),
