@@ -8,6 +8,7 @@ Waveforms are float32 in [-1, 1], shape (time,) per source.
 from __future__ import annotations
 
 import math
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -15,7 +16,7 @@ import numpy as np
 import pytorch_lightning as pl
 import scipy.signal
 import torch
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
 TOY_SOURCES = ("sin", "square", "saw", "triangle")
 TOY_SAMPLE_RATE = 14_700
@@ -121,6 +122,8 @@ class ToyDataset(Dataset):
     (length,) mixture only; ``"both"`` yields ``(mixture (length,), sources (K, length))``.
     ``epoch_size`` crops per epoch; crop ``j`` comes from example ``j % n_examples``. With
     ``random_crops`` the offset is drawn fresh each time (training), else fixed by ``j``.
+    An index ``(epoch, j)`` (from :class:`EpochSampler`) draws crop ``j``'s offset from
+    ``(seed, epoch, j)`` instead: the same on every run, so training can resume mid-epoch.
     """
 
     def __init__(self, split: str = "train", mode: str = "source", source: str | None = None,
@@ -142,15 +145,19 @@ class ToyDataset(Dataset):
     def __len__(self) -> int:
         return self.epoch_size
 
-    def item(self, j: int) -> np.ndarray:
-        """(K, crop_length) sources of crop ``j``."""
+    def item(self, j) -> np.ndarray:
+        """(K, crop_length) sources of crop ``j`` (an int, or ``(epoch, j)``: see the class doc)."""
+        if isinstance(j, (tuple, list)):
+            epoch, j = (int(v) for v in j)
+            rng = np.random.default_rng([self.seed, epoch, j])
+        else:
+            rng = self._rng if self.random_crops else np.random.default_rng([self.seed, j])
         index = j % self.n_examples
         max_start = self.gen.config.example_length - self.crop_length
-        rng = self._rng if self.random_crops else np.random.default_rng([self.seed, j])
         start = int(rng.integers(0, max_start + 1))
         return self.gen.crop(self.split, index, start, self.crop_length)
 
-    def __getitem__(self, j: int):
+    def __getitem__(self, j):
         s = torch.from_numpy(self.item(j))
         if self.mode == "source":
             return s[self.source_index]
@@ -164,12 +171,62 @@ def _worker_init(worker_id: int) -> None:
     info.dataset._rng = np.random.default_rng([info.dataset.seed, info.seed % 2**32])
 
 
+class EpochSampler(DistributedSampler):
+    """``(epoch, index)`` pairs in an order drawn from ``seed + epoch``: with :class:`ToyDataset`
+    every crop of an epoch is a function of (seed, epoch, position), so any epoch can be replayed
+    from any batch on (``resume``).
+
+    A :class:`~torch.utils.data.DistributedSampler`, so under DDP each rank takes its share and
+    Lightning keeps it (and calls ``set_epoch``); in one process it yields the whole epoch.
+    """
+
+    def __init__(self, dataset: Dataset, seed: int = 0):
+        import torch.distributed as dist
+
+        ddp = dist.is_available() and dist.is_initialized()
+        super().__init__(dataset, num_replicas=None if ddp else 1, rank=None if ddp else 0, shuffle=True, seed=seed)
+        self._skip = 0
+
+    def resume(self, epoch: int, skip: int) -> None:
+        """The next iteration is epoch ``epoch`` without its first ``skip`` samples."""
+        self.set_epoch(epoch)
+        self._skip = skip
+
+    def __iter__(self):
+        order = list(super().__iter__())[self._skip:]
+        self._skip = 0
+        return iter([(self.epoch, j) for j in order])
+
+
+class ResumableLoader(DataLoader):
+    """A DataLoader over an :class:`EpochSampler` that Lightning resumes mid-epoch (its
+    ``state_dict`` / ``load_state_dict`` loader protocol): the checkpoint records the epoch and how
+    many of its batches were trained; the resumed run's first iteration skips exactly those.
+
+    ``trained_batches()`` (set by the data module) counts the trained batches of the current epoch:
+    the trainer's count, not the loader's, since Lightning fetches one batch ahead.
+    """
+
+    trained_batches = None
+
+    def state_dict(self) -> dict:
+        sampler = self.sampler
+        done = self.trained_batches() if self.trained_batches else 0
+        if done >= len(self):  # the epoch is over: resume at the start of the next one
+            return {"epoch": sampler.epoch + 1, "samples": 0}
+        return {"epoch": sampler.epoch, "samples": done * self.batch_size}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.sampler.resume(int(state["epoch"]), int(state["samples"]))
+
+
 class ToyDataModule(pl.LightningDataModule):
     """Lightning data for the toy set: one source's crops (priors), mixtures only
     (unsupervised separator) or (mixture, sources) pairs (supervised bound, evaluation).
 
-    Training draws ``train_crops`` random crops per epoch from the train split; validation
-    uses ``val_crops`` fixed crops of the test split.
+    Training draws ``train_crops`` random crops per epoch from the train split (in an order and
+    at offsets fixed by (seed, epoch, position): resumable mid-epoch); validation uses
+    ``val_crops`` fixed crops of the test split.
     """
 
     def __init__(self, mode: str = "source", source: str | None = None, crop_length: int = 4096,
@@ -183,9 +240,22 @@ class ToyDataModule(pl.LightningDataModule):
     def train_dataloader(self) -> DataLoader:
         h = self.hparams
         ds = ToyDataset("train", h.mode, h.source, h.crop_length, h.train_crops, True, seed=h.seed)
-        return DataLoader(ds, batch_size=h.batch_size, shuffle=True, num_workers=h.num_workers,
-                          worker_init_fn=_worker_init if h.num_workers else None, drop_last=True,
-                          persistent_workers=h.num_workers > 0)
+        # order and crops from (seed, epoch, position); its own generator: loading never draws
+        # from the global RNG, so a resumed run's random stream matches (see lightning_job)
+        loader = ResumableLoader(ds, batch_size=h.batch_size, sampler=EpochSampler(ds, h.seed),
+                                 num_workers=h.num_workers, drop_last=True, persistent_workers=h.num_workers > 0,
+                                 generator=torch.Generator().manual_seed(h.seed))
+        loader.trained_batches = self._trained_batches
+        return loader
+
+    def _trained_batches(self) -> int:
+        """Batches of the current epoch trained so far; once the epoch is over (also when
+        ``limit_train_batches`` ends it early) more than it has, so the loader moves on."""
+        trainer = self.trainer
+        if trainer is None:
+            return 0
+        done = trainer.fit_loop.epoch_loop.batch_progress.current.processed
+        return sys.maxsize if done >= trainer.num_training_batches else done
 
     def val_dataloader(self) -> DataLoader:
         h = self.hparams

@@ -3,8 +3,14 @@
 ``--config FILE`` injects the network (``model.<arg>.class_path``) and the data module
 (``data.class_path``); every Lightning trainer option works as an override
 (``--trainer.devices 2 --trainer.strategy ddp``, ``--trainer.precision bf16-mixed``,
-``--trainer.logger false``). ``--ckpt_path last`` resumes; ``--export PATH`` writes a
-compact weights-only checkpoint at the end (rank 0 only).
+``--trainer.logger false``). ``--ckpt_path last`` resumes (from the newest ``last*.ckpt`` in the
+``ModelCheckpoint`` callbacks' ``dirpath``); ``--export PATH`` writes a compact weights-only
+checkpoint at the end (rank 0 only).
+
+Resuming is exact: besides Lightning's loop, optimizer and scheduler state, every checkpoint
+holds the global RNG states (:class:`RNGStateCallback`) and, for the toy data, the position in
+the epoch (``priors.data.ResumableLoader``); a run killed and resumed ends with the weights of an
+uninterrupted one (CPU, same config; ``tests/test_resume.py``).
 
 Experiment tracking: the configs attach a ``WandbLogger`` writing offline runs under
 ``runs/wandb/offline-run-*`` (``wandb sync`` uploads them). ``--wandb online`` (or
@@ -57,6 +63,68 @@ def _config_logging_callback():
     return LogConfig
 
 
+def _rng_callback():
+    import random
+
+    import numpy as np
+    import pytorch_lightning as pl
+    import torch
+
+    def collect() -> dict:
+        np_state = np.random.get_state()
+        return {"torch": torch.get_rng_state(), "python": random.getstate(),
+                # numpy's state as plain types and a tensor: checkpoints stay loadable with weights_only
+                "numpy": [np_state[0], torch.from_numpy(np_state[1].astype(np.int64)), *map(float, np_state[2:])],
+                # this process's GPU only (each DDP rank owns one; states are saved from rank 0)
+                "cuda": torch.cuda.get_rng_state() if torch.cuda.is_available() and torch.cuda.is_initialized() else None}
+
+    def restore(state: dict) -> None:
+        torch.set_rng_state(state["torch"])
+        version, inner, gauss = state["python"]
+        random.setstate((version, tuple(inner), gauss))
+        name, keys, pos, has_gauss, cached = state["numpy"]
+        np.random.set_state((name, keys.numpy().astype(np.uint32), int(pos), int(has_gauss), float(cached)))
+        if isinstance(state.get("cuda"), torch.Tensor) and torch.cuda.is_available():
+            torch.cuda.set_rng_state(state["cuda"])
+
+    class RNGStateCallback(pl.Callback):
+        """Makes a resumed run draw the random numbers an uninterrupted one draws (the σ levels
+        and noise of ``training_step``): the global RNG states (torch, CUDA, numpy, Python) are
+        saved in every checkpoint and restored when training resumes, and validation runs on a
+        side copy of them (restored afterwards), since a resumed run does not repeat the
+        validation that followed its checkpoint."""
+
+        def __init__(self):
+            self._resume_from = None
+            self._train_states = None
+
+        @property
+        def state_key(self) -> str:
+            return "priorsep.RNGStateCallback"
+
+        def state_dict(self) -> dict:
+            return collect()
+
+        def load_state_dict(self, state_dict: dict) -> None:
+            self._resume_from = state_dict
+
+        def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
+            # as late as possible: on restart Lightning still sets up the data loaders and
+            # skips the validation that followed the checkpoint (an iterator: one RNG draw)
+            if self._resume_from:
+                restore(self._resume_from)
+                self._resume_from = None
+
+        def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+            self._train_states = collect()
+
+        def on_validation_end(self, trainer, pl_module) -> None:
+            if trainer.state.fn == "fit" and not trainer.sanity_checking and self._train_states is not None:
+                restore(self._train_states)
+
+    return RNGStateCallback
+
+
 def run_lightning(module_class, argv: list[str], export) -> int:
     """Parse ``argv`` with LightningCLI, fit, then ``export(module, path)`` if asked."""
     import sys
@@ -75,7 +143,8 @@ def run_lightning(module_class, argv: list[str], export) -> int:
     saved_argv, sys.argv = sys.argv, sys.argv[:1] + list(argv)  # LightningCLI reads sys.argv
     try:
         cli = JobCLI(module_class, pl.LightningDataModule, subclass_mode_data=True, run=False,
-                     save_config_callback=_config_logging_callback(), save_config_kwargs={"overwrite": True})
+                     save_config_callback=_config_logging_callback(), save_config_kwargs={"overwrite": True},
+                     trainer_defaults={"callbacks": [_rng_callback()()]})
     finally:
         sys.argv = saved_argv
     try:
