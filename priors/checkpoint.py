@@ -97,22 +97,24 @@ def file_hash(path: str | Path) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()[:16]
 
 
-def prior_files(directory: str | Path) -> list[Path]:
+def prior_files(directory: str | Path, sources: list[str] | None = None) -> list[Path]:
     """The prior checkpoints of a directory in source order: ``manifest.json``'s ``sources``
-    when present (files ``<source>.pt`` or ``.ckpt``), else every ``*.pt`` sorted by name."""
+    when present, else the given ``sources``, as files ``<source>.pt`` (or ``.ckpt``); with
+    neither, every ``*.pt`` except ``separator*.pt``, sorted by name."""
     directory = Path(directory)
     if not directory.is_dir():
         raise CheckpointError(f"{directory}: not a directory of priors")
     manifest = directory / "manifest.json"
-    if manifest.is_file():
+    names = json.loads(manifest.read_text())["sources"] if manifest.is_file() else sources
+    if names is not None:
         files = []
-        for name in json.loads(manifest.read_text())["sources"]:
+        for name in names:
             hits = [directory / f"{name}{ext}" for ext in (".pt", ".ckpt") if (directory / f"{name}{ext}").is_file()]
             if not hits:
-                raise CheckpointError(f"{directory}: manifest names {name!r} but {name}.pt is missing")
+                raise CheckpointError(f"{directory}: no prior checkpoint {name}.pt for source {name!r}")
             files.append(hits[0])
         return files
-    files = sorted(directory.glob("*.pt"))
+    files = sorted(f for f in directory.glob("*.pt") if not f.name.startswith("separator"))
     if not files:
         raise CheckpointError(f"{directory}: no prior checkpoints (*.pt)")
     return files
@@ -124,7 +126,7 @@ def load_priors(directory: str | Path, map_location="cpu", sources: list[str] | 
     With ``sources`` given, refuses a directory whose source set differs.
     """
     models, metas = [], []
-    for f in prior_files(directory):
+    for f in prior_files(directory, sources):
         m, meta = load_prior(f, map_location)
         meta["hash"] = file_hash(f)
         models.append(m)

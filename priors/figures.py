@@ -48,4 +48,5 @@ def cross_likelihood_figure(priors: list[str], columns: list[str], sigmas, logli
                 ax.text(j, i, f"{m[i, j]:.1f}", ha="center", va="center", fontsize=7, color="w")
         fig.colorbar(im, ax=ax, fraction=0.046)
     fig.suptitle("mean log-likelihood (nats/sample): rows = prior, columns = data")
+    fig.tight_layout()
     return fig

@@ -87,7 +87,7 @@ def load_separator(path: str | Path, device="cpu", sources: list[str] | None = N
     if priors_dir is not None and meta.get("priors"):
         from priors.checkpoint import file_hash, prior_files
 
-        now = {f.stem: file_hash(f) for f in prior_files(priors_dir)}
+        now = {f.stem: file_hash(f) for f in prior_files(priors_dir, list(meta["sources"]))}
         changed = [p["source"] for p in meta["priors"] if p.get("hash") and now.get(p["source"]) != p["hash"]]
         if changed:
             raise CheckpointError(f"{path}: trained against other priors than {priors_dir} ({', '.join(changed)} changed)")

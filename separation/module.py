@@ -72,7 +72,7 @@ class VariationalSeparator(pl.LightningModule):
         from priors.checkpoint import file_hash, prior_files
 
         if Path(priors_dir).is_dir():
-            self.prior_metas = [{"source": f.stem, "hash": file_hash(f)} for f in prior_files(priors_dir)]
+            self.prior_metas = [{"source": f.stem, "hash": file_hash(f)} for f in prior_files(priors_dir, self.sources)]
 
     def on_fit_start(self) -> None:
         for m in self._priors + self._teacher:

@@ -37,3 +37,15 @@ def test_bad_checkpoints_give_one_line_errors(tmp_path, tiny_priors_dir):
     save_prior(tmp_path / "mismatch.pt", tiny_wavenet(), meta)
     with pytest.raises(CheckpointError, match="do not fit"):
         load_prior(tmp_path / "mismatch.pt")
+
+
+def test_priors_are_found_by_source_name_without_a_manifest(tiny_priors_dir):
+    from priors.checkpoint import CheckpointError, load_priors
+
+    (tiny_priors_dir / "manifest.json").unlink()
+    (tiny_priors_dir / "separator_elbo.pt").write_bytes(b"not a prior")
+    order = ["triangle", "sin", "saw", "square"]
+    _, metas = load_priors(tiny_priors_dir, sources=order)
+    assert [m["source"] for m in metas] == order
+    with pytest.raises(CheckpointError, match="vocals"):
+        load_priors(tiny_priors_dir, sources=["vocals", "sin", "saw", "square"])
