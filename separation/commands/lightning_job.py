@@ -125,6 +125,32 @@ def _rng_callback():
     return RNGStateCallback
 
 
+def allow_unused_parameters(strategy) -> None:
+    """Let a DDP strategy train networks with parameters that feed nothing (in place).
+
+    The WaveNet prior's and the WaveNet encoder's last residual block compute a residual 1x1
+    conv whose output is never used (only its skip output is), so those weights never get a
+    gradient. torch's DistributedDataParallel refuses that unless ``find_unused_parameters``
+    is on ("parameters that were not used in producing the loss"). The weights stay in the
+    networks so that shipped checkpoints keep their keys and content hashes; instead every DDP
+    strategy the user did not configure explicitly — ``--trainer.strategy ddp`` (flag or
+    YAML), ``ddp_spawn``/``ddp_fork``/``ddp_notebook``, or the ``ddp`` that ``auto`` picks for
+    ``--trainer.devices N`` / ``--trainer.num_nodes N`` — gets ``find_unused_parameters=True``,
+    as ``ddp_find_unused_parameters_true`` would. An explicit choice
+    (``ddp_find_unused_parameters_false``, ``DDPStrategy(find_unused_parameters=...)``) is
+    kept. The parameters are unused on every rank, so DDP leaves their gradients ``None``
+    exactly as in one process: the optimiser skips them and training matches. The cost is a
+    walk over the autograd graph per step (small next to these convolutions).
+    """
+    from pytorch_lightning.strategies import DDPStrategy
+
+    # DDPStrategy(**kwargs) hands kwargs to DistributedDataParallel when fit wraps the model;
+    # a private attribute, so tests/test_ddp.py checks the mapping on every Lightning upgrade
+    kwargs = getattr(strategy, "_ddp_kwargs", None)
+    if isinstance(strategy, DDPStrategy) and isinstance(kwargs, dict):
+        kwargs.setdefault("find_unused_parameters", True)
+
+
 def run_lightning(module_class, argv: list[str], export) -> int:
     """Parse ``argv`` with LightningCLI, fit, then ``export(module, path)`` if asked."""
     import sys
@@ -147,6 +173,7 @@ def run_lightning(module_class, argv: list[str], export) -> int:
                      trainer_defaults={"callbacks": [_rng_callback()()]})
     finally:
         sys.argv = saved_argv
+    allow_unused_parameters(cli.trainer.strategy)
     try:
         cli.trainer.fit(cli.model, cli.datamodule, ckpt_path=cli.config.get("ckpt_path"))
     finally:
