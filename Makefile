@@ -40,7 +40,13 @@ demo: install
 	$(VENV)/bin/priorsep demo --out demo_out
 
 results: install
-	$(VENV)/bin/priorsep benchmark toy --n 64 --length 16384 --json results/toy_benchmark.json --seed 0
+	# every table and figure of the README, from the shipped checkpoints and fixed seeds
+	$(VENV)/bin/priorsep diagnose --priors checkpoints/toy --n 16 --length 4096 --sigma 0 0.01 0.05 0.1 0.3 \
+	    --samples 16 --seed 0 --json results/diagnose_toy.json --plot results/diagnose_toy.png --quiet
+	$(VENV)/bin/priorsep benchmark toy --methods mixture nmf variational sleep wake-sleep remix supervised \
+	    --n 256 --length 16384 --seed 0 --json results/toy_benchmark.json --plot results/toy_benchmark.png --quiet
+	$(VENV)/bin/priorsep benchmark toy --methods mixture langevin variational --n 4 --length 16384 --seed 0 \
+	    --json results/toy_benchmark_langevin.json --quiet
 
 chorales: install
 	$(VENV)/bin/priorsep make-chorales --out data/chorales

@@ -42,7 +42,9 @@ def build_method(name: str, checkpoints: Path, sources: list[str], sample_rate: 
 
         from .langevin import LangevinSeparator
 
-        priors, _ = load_priors(checkpoints, device, sources=sources)
+        priors, metas = load_priors(checkpoints, device, sources=sources)
+        if int(metas[0]["sample_rate"]) != int(sample_rate):
+            raise PriorsepError(f"{checkpoints}: priors work at {metas[0]['sample_rate']} Hz, the data is at {sample_rate} Hz")
         sep = LangevinSeparator(priors, sources, sample_rate, mix_scale, seed=seed, **(langevin_kwargs or {}))
         return lambda mix, refs: sep(mix)
     if name in CHECKPOINT_METHODS:
@@ -51,7 +53,7 @@ def build_method(name: str, checkpoints: Path, sources: list[str], sample_rate: 
         path = checkpoints / CHECKPOINT_METHODS[name]
         if not path.is_file():
             raise PriorsepError(f"{path}: no checkpoint for method {name!r} (train it, or leave it out of --methods)")
-        sep = load_separator(path, device, sources=sources, priors_dir=checkpoints)
+        sep = load_separator(path, device, sources=sources, priors_dir=checkpoints, sample_rate=sample_rate)
         return lambda mix, refs: sep(mix)
     raise PriorsepError(f"unknown method {name!r}; choose from {', '.join(ALL_METHODS)}")
 

@@ -61,11 +61,12 @@ def save_separator(path: str | Path, encoder: nn.Module, meta: dict) -> None:
 
 
 def load_separator(path: str | Path, device="cpu", sources: list[str] | None = None,
-                   priors_dir: str | Path | None = None) -> EncoderSeparator:
+                   priors_dir: str | Path | None = None, sample_rate: int | None = None) -> EncoderSeparator:
     """Rebuild a separator from a compact ``.pt`` or a Lightning ``.ckpt``.
 
     Refuses (CheckpointError, one line) a file that is missing, corrupt, not a separator,
-    trained for other ``sources``, or — with ``priors_dir`` — trained against other priors.
+    trained for other ``sources`` or another ``sample_rate``, or — with ``priors_dir`` — trained
+    against other priors.
     """
     path = Path(path)
     if not path.is_file():
@@ -82,6 +83,8 @@ def load_separator(path: str | Path, device="cpu", sources: list[str] | None = N
     else:
         found = (ckpt.get("format") or ckpt.get("priorsep", {}).get("format")) if isinstance(ckpt, dict) else None
         raise CheckpointError(f"{path}: not a separator checkpoint (format {found or 'unknown'})")
+    if sample_rate is not None and int(meta["sample_rate"]) != int(sample_rate):
+        raise CheckpointError(f"{path}: separator works at {meta['sample_rate']} Hz, the data is at {sample_rate} Hz")
     if sources is not None and list(sources) != list(meta["sources"]):
         raise CheckpointError(f"{path}: separator is for {meta['sources']}, expected {list(sources)}")
     if priors_dir is not None and meta.get("priors"):

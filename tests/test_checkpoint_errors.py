@@ -85,7 +85,6 @@ def test_mismatching_checkpoints_give_one_line_errors(tmp_path, tiny_priors_dir)
         assert cases[name][1] in err, (name, err)
 
 
-@pytest.mark.xfail(reason="benchmark does not compare a checkpoint's sample rate with the data's (reported)")
 def test_a_separator_for_another_sample_rate_is_refused(tmp_path, tiny_priors_dir):
     d = tmp_path / "rate"
     shutil.copytree(tiny_priors_dir, d)
