@@ -103,16 +103,27 @@ class GatedResidualBlock(nn.Module):
         z = self.gate(self.conv(x), cond)
         return (x + self.res(z)) * math.sqrt(0.5), self.skip(z)
 
-    def step(self, history: torch.Tensor, cond: torch.Tensor | None):
+    def conditioning_bias(self, cond: torch.Tensor | None) -> torch.Tensor | None:
+        """The gate's conditioning term (batch, 2·channels), constant over time: computed once
+        per generated sequence instead of once per sample."""
+        return self.cond(cond) if self.cond is not None and cond is not None else None
+
+    def step(self, history: list[torch.Tensor], cond_bias: torch.Tensor | None):
         """One time step from cached inputs.
 
-        history (batch, channels, kernel_size): this layer's inputs at times
-        t-(k-1)·d, …, t-d, t. Returns (residual (batch, channels), skip (batch, skip)).
+        history: this layer's inputs at times t-(k-1)·d, …, t-d, t, each (batch, channels);
+        cond_bias from :meth:`conditioning_bias`.
+        Returns (residual (batch, channels), skip (batch, skip)).
         """
         w = self.conv.weight  # (2C, C, k)
-        h = torch.einsum("ock,bck->bo", w, history) + self.conv.bias
-        z = self.gate(h.unsqueeze(-1), cond).squeeze(-1)
-        x_t = history[:, :, -1]
+        h = F.linear(history[-1], w[:, :, -1], self.conv.bias)
+        for j in range(len(history) - 1):
+            h = h + F.linear(history[j], w[:, :, j])
+        if cond_bias is not None:
+            h = h + cond_bias
+        a, b = h.chunk(2, dim=1)
+        z = torch.tanh(a) * torch.sigmoid(b)
+        x_t = history[-1]
         res = F.linear(z, self.res.weight.squeeze(-1), self.res.bias)
         skip = F.linear(z, self.skip.weight.squeeze(-1), self.skip.bias)
         return (x_t + res) * math.sqrt(0.5), skip

@@ -78,28 +78,35 @@ class WaveNet(RecordsInitArgs, nn.Module):
 
     # ------------------------------------------------------------------ generation
     def _step_params(self, buffers, t: int, x_prev: torch.Tensor, cond) -> torch.Tensor:
-        """Advance the caches by one sample. x_prev (batch,) is x_{t-1}; returns (batch, n_params)."""
-        in_buf = buffers[0]
-        in_buf[:, :, t % in_buf.shape[-1]] = x_prev.unsqueeze(1)
+        """Advance the caches by one sample. x_prev (batch,) is x_{t-1}; cond: one gate bias
+        per block (see :meth:`_gate_biases`); returns (batch, n_params)."""
+        in_buf = buffers[0]  # time-major ring buffers: (slots, batch, channels)
+        in_buf[t % in_buf.shape[0]] = x_prev.unsqueeze(1)
         k_in = self.input_kernel_size
-        idx = [(t - (k_in - 1 - j)) % in_buf.shape[-1] for j in range(k_in)]
         w = self.input_conv.weight  # (C, 1, k_in)
-        h = torch.einsum("ock,bck->bo", w, in_buf[:, :, idx]) + self.input_conv.bias
+        h = self.input_conv.bias
+        for j in range(k_in):
+            h = h + F.linear(in_buf[(t - (k_in - 1 - j)) % in_buf.shape[0]], w[:, :, j])
         skips = 0.0
-        for block, buf in zip(self.blocks, buffers[1:]):
-            size = buf.shape[-1]
-            buf[:, :, t % size] = h
-            idx = [(t - (block.kernel_size - 1 - j) * block.dilation) % size for j in range(block.kernel_size)]
-            h, s = block.step(buf[:, :, idx], cond)
+        for block, buf, bias in zip(self.blocks, buffers[1:], cond):
+            size = buf.shape[0]
+            buf[t % size] = h
+            history = [buf[(t - (block.kernel_size - 1 - j) * block.dilation) % size] for j in range(block.kernel_size)]
+            h, s = block.step(history, bias)
             skips = skips + s
         z = F.relu(skips * self.skip_scale)
         z = F.relu(F.linear(z, self.out1.weight.squeeze(-1), self.out1.bias))
         return F.linear(z, self.out2.weight.squeeze(-1), self.out2.bias)
 
+    def _gate_biases(self, x: torch.Tensor, sigma, source) -> list:
+        """Per-block conditioning terms of the gates, computed once per generated sequence."""
+        cond = self._cond(x, sigma, source)
+        return [block.conditioning_bias(cond) for block in self.blocks]
+
     def _new_buffers(self, batch: int, device, dtype):
         c = self.input_conv.out_channels
-        bufs = [torch.zeros(batch, 1, self.input_kernel_size, device=device, dtype=dtype)]
-        bufs += [torch.zeros(batch, c, (b.kernel_size - 1) * b.dilation + 1, device=device, dtype=dtype)
+        bufs = [torch.zeros(self.input_kernel_size, batch, 1, device=device, dtype=dtype)]
+        bufs += [torch.zeros((b.kernel_size - 1) * b.dilation + 1, batch, c, device=device, dtype=dtype)
                  for b in self.blocks]
         return bufs
 
@@ -107,7 +114,7 @@ class WaveNet(RecordsInitArgs, nn.Module):
     def incremental_forward(self, x: torch.Tensor, sigma=None, source=None) -> torch.Tensor:
         """The cached generator driven by a given waveform (teacher forcing), one sample at a
         time: x (batch, time) -> params (batch, n_params, time). Equals :meth:`forward`."""
-        cond = self._cond(x, sigma, source)
+        cond = self._gate_biases(x, sigma, source)
         bufs = self._new_buffers(x.shape[0], x.device, x.dtype)
         prev = torch.zeros(x.shape[0], device=x.device, dtype=x.dtype)
         out = []
@@ -123,7 +130,7 @@ class WaveNet(RecordsInitArgs, nn.Module):
         returns (n, length) in [-1, 1]. temperature 0 takes the most likely value."""
         device = device or next(self.parameters()).device
         dummy = torch.zeros(n, 1, device=device)
-        cond = self._cond(dummy, sigma, source)
+        cond = self._gate_biases(dummy, sigma, source)
         bufs = self._new_buffers(n, device, torch.float32)
         prev = torch.zeros(n, device=device)
         out = torch.empty(n, length, device=device)

@@ -25,7 +25,7 @@ def add_arguments(parser) -> None:
     parser.add_argument("-o", "--out", required=True, help="output folder")
     parser.add_argument("--temperature", type=float, default=1.0)
     parser.add_argument("--sigma", type=float, default=0.0, help="noise level the prior is conditioned on")
-    parser.add_argument("--batch-size", type=int, default=256)
+    parser.add_argument("--batch-size", type=int, default=1024, help="examples generated together (throughput grows with it)")
     parser.add_argument("--wav", action="store_true", help="bank mode: also write the first 8 as WAVs")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--device", default="cpu")
