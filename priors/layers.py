@@ -76,6 +76,12 @@ class GlobalConditioning(nn.Module):
         return out
 
 
+def gated_activation(h: torch.Tensor) -> torch.Tensor:
+    """tanh(a)·σ(b) for h = [a; b] split along channels (dim 1)."""
+    a, b = h.chunk(2, dim=1)
+    return torch.tanh(a) * torch.sigmoid(b)
+
+
 class GatedResidualBlock(nn.Module):
     """WaveNet block: dilated conv -> (+ conditioning) -> tanh·sigmoid gate -> residual and skip.
 
@@ -96,8 +102,7 @@ class GatedResidualBlock(nn.Module):
     def gate(self, h: torch.Tensor, cond: torch.Tensor | None) -> torch.Tensor:
         if self.cond is not None and cond is not None:
             h = h + self.cond(cond).unsqueeze(-1)
-        a, b = h.chunk(2, dim=1)
-        return torch.tanh(a) * torch.sigmoid(b)
+        return gated_activation(h)
 
     def forward(self, x: torch.Tensor, cond: torch.Tensor | None = None):
         z = self.gate(self.conv(x), cond)
@@ -121,8 +126,7 @@ class GatedResidualBlock(nn.Module):
             h = h + F.linear(history[j], w[:, :, j])
         if cond_bias is not None:
             h = h + cond_bias
-        a, b = h.chunk(2, dim=1)
-        z = torch.tanh(a) * torch.sigmoid(b)
+        z = gated_activation(h)
         x_t = history[-1]
         res = F.linear(z, self.res.weight.squeeze(-1), self.res.bias)
         skip = F.linear(z, self.skip.weight.squeeze(-1), self.skip.bias)
