@@ -245,14 +245,44 @@ def read_result(path: Path) -> dict | None:
     return data if isinstance(data, dict) and isinstance(data.get("targets"), list) else None
 
 
+def open_db(cfg: "EvalConfig"):
+    """``musdb.DB`` over ``cfg.root``. A stem folder made by this project (``dataset.json``
+    naming other sources, e.g. the rendered chorales) gets a musdb setup file written to
+    ``OUT/musdb_setup.yaml`` whose sources and targets are those stems, so the same code and
+    museval score any MUSDB18-HQ-layout folder."""
+    import musdb
+
+    setup_file = None
+    info = Path(cfg.root) / "dataset.json"
+    if cfg.is_wav and info.is_file():
+        meta = json.loads(info.read_text())
+        sources = list(meta.get("sources", []))
+        if sources and set(sources) != set(MUSDB_TARGETS):
+            lines = [f"sample_rate: {float(meta.get('sample_rate', 44100))}", "sources:"]
+            lines += [f"  {s}: {s}.wav" for s in sources]
+            lines += ["mixture: mixture.wav", "stem_ids:", "  mixture: 0"]
+            lines += [f"  {s}: {i + 1}" for i, s in enumerate(sources)]
+            lines += ["targets:"]
+            lines += [f"  {s}:\n    {s}: 1" for s in sources]
+            setup_file = Path(cfg.out) / "musdb_setup.yaml"
+            setup_file.parent.mkdir(parents=True, exist_ok=True)
+            _write_text(setup_file, "\n".join(lines) + "\n")
+    return musdb.DB(root=str(cfg.root), is_wav=cfg.is_wav, subsets=cfg.subset,
+                    setup_file=None if setup_file is None else str(setup_file))
+
+
+def default_targets(db) -> list[str]:
+    """The four MUSDB stems, or a custom stem folder's own sources."""
+    known = list(db.targets_names)
+    return list(MUSDB_TARGETS) if set(MUSDB_TARGETS) <= set(known) else known
+
+
 class TrackWorker:
     """Separates and scores one track by index (in the main process or a pool worker)."""
 
     def __init__(self, cfg: EvalConfig):
-        import musdb
-
         self.cfg = cfg
-        self.db = musdb.DB(root=cfg.root, is_wav=cfg.is_wav, subsets=cfg.subset)
+        self.db = open_db(cfg)
         self.separator = None
         if cfg.model:
             from .checkpoints import load_separator
@@ -333,7 +363,7 @@ def resolve_targets(db, model_sources: list[str] | None, requested: list[str] | 
         unknown = [s for s in model_sources if s not in known]
         if unknown:
             raise PriorsepError(f"model source(s) {', '.join(unknown)} are not MUSDB targets ({', '.join(known)})")
-    targets = list(model_sources) if model_sources is not None else list(MUSDB_TARGETS)
+    targets = list(model_sources) if model_sources is not None else default_targets(db)
     if requested:
         allowed = targets if model_sources is not None else known
         missing = [t for t in requested if t not in allowed]
@@ -376,14 +406,13 @@ def evaluate(cfg: EvalConfig, workers: int = 1, progress: bool = True, force: bo
     """Score every track of ``cfg.subset`` (resuming from stored JSONs unless ``force``) and
     write ``OUT/summary.json``: ``{"targets": {target: median SDR dB or null}, "n_tracks": N,
     "seconds": wall time, ...}``. Returns the summary."""
-    import musdb
     from tqdm.auto import tqdm
 
     start = time.perf_counter()
     root = Path(cfg.root)
     if not root.is_dir():
         raise PriorsepError(f"{root}: MUSDB folder not found")
-    db = musdb.DB(root=str(root), is_wav=cfg.is_wav, subsets=cfg.subset)
+    db = open_db(cfg)
     if len(db) == 0:
         layout = "<track>/mixture.wav folders" if cfg.is_wav else "*.stem.mp4 files (WAV folders need --is-wav)"
         raise PriorsepError(f"{root / cfg.subset}: no MUSDB tracks ({layout})")

@@ -265,3 +265,25 @@ def test_musdb_data_module_shapes(musdb_root):
         MusdbDataModule(root=str(musdb_root), mode="source", source="vocals", crop_length=2048).val_dataset()
     with pytest.raises(ValueError):
         MusdbDataModule(root=str(musdb_root), mode="source", source="piano")
+
+
+def test_a_stem_folder_with_other_instruments_is_scored_with_its_own_targets(tmp_path):
+    """The chorale (or any make-* ) folder names its stems in dataset.json: evaluate scores those."""
+    import soundfile as sf
+
+    rng = np.random.default_rng(0)
+    names = ["violin", "bassoon"]
+    for subset, track in [("train", "t0"), ("test", "x"), ("test", "y")]:
+        folder = tmp_path / "ch" / subset / track
+        folder.mkdir(parents=True)
+        t = np.arange(3 * SR)[:, None] / SR
+        stems = {"violin": 0.3 * np.sin(2 * np.pi * 3000 * t) + 0.01 * rng.standard_normal(t.shape),
+                 "bassoon": 0.3 * np.sin(2 * np.pi * 110 * t) + 0.01 * rng.standard_normal(t.shape)}
+        for n, a in stems.items():
+            sf.write(folder / f"{n}.wav", a, SR, subtype="FLOAT")
+        sf.write(folder / "mixture.wav", sum(stems.values()), SR, subtype="FLOAT")
+    (tmp_path / "ch" / "dataset.json").write_text(json.dumps({"sources": names, "sample_rate": SR, "mix_scale": 1.0}))
+    irm = run_evaluate(tmp_path / "ch", tmp_path / "irm", "--baseline", "irm", "--fast")
+    mix = run_evaluate(tmp_path / "ch", tmp_path / "mix", "--baseline", "mix", "--fast")
+    assert list(irm["targets"]) == names and irm["n_tracks"] == 2
+    assert all(irm["targets"][n] > mix["targets"][n] + 3 for n in names)
