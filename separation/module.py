@@ -173,3 +173,9 @@ class VariationalSeparator(pl.LightningModule):
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:
         checkpoint["priorsep"] = self.describe()
+        if self._teacher:  # the EMA teacher is not a sub-module: keep it so a resumed remix run continues it
+            checkpoint["remix_teacher"] = self._teacher[0].state_dict()
+
+    def on_load_checkpoint(self, checkpoint: dict) -> None:
+        if self._teacher and "remix_teacher" in checkpoint:
+            self._teacher[0].load_state_dict(checkpoint["remix_teacher"])

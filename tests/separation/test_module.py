@@ -135,3 +135,16 @@ def test_remix_targets_add_up_to_their_remixed_mixture(tiny_priors_dir, monkeypa
     assert torch.allclose(seen["mix"], 0.25 * seen["src"].sum(1), atol=1e-6)
     # the estimates are re-used, only their pairing across the batch changes
     assert torch.allclose(seen["mix"].sum(), mix.sum(), atol=1e-4)
+
+
+def test_remix_teacher_survives_a_checkpoint(tiny_priors_dir):
+    sep = _separator(tiny_priors_dir, objective="remix")
+    with torch.no_grad():
+        for p in sep._teacher[0].parameters():
+            p.add_(0.5)
+    ckpt = {}
+    sep.on_save_checkpoint(ckpt)
+    fresh = _separator(tiny_priors_dir, objective="remix")
+    fresh.on_load_checkpoint(ckpt)
+    for a, b in zip(sep._teacher[0].parameters(), fresh._teacher[0].parameters()):
+        assert torch.equal(a, b)
