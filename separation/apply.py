@@ -68,7 +68,7 @@ def overlap_add(separator, signals: np.ndarray, acc, chunk: int, overlap: float 
     items = [(c, o) for o in offsets for c in range(n_channels)]  # channels of a chunk side by side
     device = _device(separator)
     with tqdm(total=len(items), unit="chunk", desc="separating", disable=not progress, leave=False) as bar, \
-            torch.inference_mode():
+            torch.no_grad():  # not inference_mode: iterative separators (Langevin) re-enable autograd
         for i in range(0, len(items), batch_size):
             batch = items[i:i + batch_size]
             x = torch.from_numpy(np.stack([signals[c, o:o + chunk] for c, o in batch])).to(device)

@@ -13,8 +13,12 @@ also scored with museval and the two medians are reported side by side.
 
 Methods: a separator checkpoint (its sources must be MUSDB target names; estimates are
 rescaled by its ``mix_scale`` into mixture units, since MUSDB mixtures are the plain sum of
-the stems), ``mix`` (every target = mixture / number of targets) or ``irm`` (the oracle
+the stems), annealed Langevin with a folder of frozen priors, ``nmf`` (KL-NMF templates per
+stem learned from the isolated stems of the train subset, fitted once and stored as
+``OUT/nmf.pt``), ``mix`` (every target = mixture / number of targets) or ``irm`` (the oracle
 ideal ratio mask |S_j|² / Σ|S_i|² from the references: context, not a method).
+``max_tracks`` scores the first N tracks only and ``max_seconds`` the first S seconds of
+each, for methods too slow for the whole set (Langevin).
 
 Audio arrays in this module follow musdb: (time, channels) float64 at the track's rate.
 """
@@ -44,6 +48,12 @@ class EvalConfig:
     targets: list[str]
     model: str | None = None
     baseline: str | None = None
+    langevin: str | None = None  # folder of priors
+    langevin_levels: int = 10
+    langevin_steps: int = 20
+    nmf_rank: int = 32
+    max_tracks: int | None = None
+    max_seconds: float | None = None
     is_wav: bool = False
     subset: str = "test"
     device: str = "cpu"
@@ -54,7 +64,11 @@ class EvalConfig:
 
     @property
     def method(self) -> str:
-        return f"model {self.model}" if self.model else f"baseline {self.baseline}"
+        if self.model:
+            return f"model {self.model}"
+        if self.langevin:
+            return f"langevin {self.langevin} ({self.langevin_levels} levels x {self.langevin_steps} steps)"
+        return f"baseline {self.baseline}"
 
 
 # ---------------------------------------------------------------------------- metrics
@@ -157,9 +171,10 @@ def ideal_ratio_mask(mixture: np.ndarray, sources: np.ndarray, n_fft: int = 2048
 
 
 # ---------------------------------------------------------------------------- tracks
-def load_track(track) -> np.ndarray:
+def load_track(track, max_seconds: float | None = None) -> np.ndarray:
     """Read a musdb track's mixture and stems once and cache them on the track, so museval's
-    own reads are free. Returns the mixture (time, channels) float64.
+    own reads are free. Returns the mixture (time, channels) float64, the first
+    ``max_seconds`` only when given (the cached stems are cut to the same length).
 
     WAV folders are read with soundfile (for 16-bit PCM the same values as musdb's ffmpeg
     reader, which also scales by 1/32768); stem files (.stem.mp4) are decoded once by musdb.
@@ -175,6 +190,11 @@ def load_track(track) -> np.ndarray:
         mixture = stems[0]
         for source in track.sources.values():
             source.audio = stems[source.stem_id]
+    if max_seconds is not None:
+        n = max(1, int(round(max_seconds * float(track.rate))))
+        mixture = mixture[:n]
+        for source in track.sources.values():
+            source.audio = source.audio[:n]
     track.audio = mixture
     return mixture
 
@@ -277,22 +297,101 @@ def default_targets(db) -> list[str]:
     return list(MUSDB_TARGETS) if set(MUSDB_TARGETS) <= set(known) else known
 
 
+def folder_mix_scale(root: str | Path) -> float:
+    """Mixture = mix_scale · Σ stems: from a project folder's ``dataset.json`` (the toy set
+    averages), else 1 (MUSDB and the chorales add)."""
+    info = Path(root) / "dataset.json"
+    if info.is_file():
+        return float(json.loads(info.read_text()).get("mix_scale", 1.0))
+    return 1.0
+
+
+def nmf_path(cfg: EvalConfig) -> Path:
+    return Path(cfg.out) / "nmf.pt"
+
+
+def fit_nmf(cfg: EvalConfig, sources: list[str], crops_per_source: int = 64, crop_seconds: float = 4.0):
+    """Learn ``cfg.nmf_rank`` KL-NMF templates per stem from isolated stems of the *train*
+    subset (one crop of ``crop_seconds`` from each of up to ``crops_per_source`` tracks,
+    channel mean, chosen with ``cfg.seed``; near-silent crops skipped) and store them in
+    ``OUT/nmf.pt``. The test references are never read."""
+    import dataclasses
+
+    from .baselines import NMFSeparator
+
+    db = open_db(dataclasses.replace(cfg, subset="train"))
+    if len(db) == 0:
+        raise PriorsepError(f"{cfg.root}/train: no training tracks to learn NMF templates from")
+    rng = np.random.default_rng(cfg.seed)
+    rate = int(db.tracks[0].rate)
+    n = int(crop_seconds * rate)
+    isolated = {s: [] for s in sources}
+    order = rng.permutation(len(db))[:crops_per_source]
+    for i in order:
+        track = db.tracks[int(i)]
+        load_track(track)
+        for s in sources:
+            audio = np.asarray(track.sources[s].audio, dtype=np.float64).mean(1)
+            start = int(rng.integers(0, max(1, len(audio) - n + 1)))
+            crop = audio[start:start + n]  # the whole track when shorter
+            if np.sqrt(np.mean(crop**2)) > 1e-3:
+                isolated[s].append(torch.from_numpy(crop))
+        track.audio = None
+        for source in track.sources.values():
+            source.audio = None
+    empty = [s for s in sources if not isolated[s]]
+    if empty:
+        raise PriorsepError(f"no audible {crop_seconds:g} s training crop for {', '.join(empty)}")
+    sep = NMFSeparator(sources, rate, folder_mix_scale(cfg.root), rank=cfg.nmf_rank, seed=cfg.seed)
+    sep.fit([torch.cat(isolated[s])[None] for s in sources])  # crops end to end: (1, time) per stem
+    path = nmf_path(cfg)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    torch.save({"sources": sources, "sample_rate": rate, "rank": cfg.nmf_rank, "templates": sep.templates,
+                "crops": {s: len(isolated[s]) for s in sources}}, tmp)
+    os.replace(tmp, path)
+    return sep
+
+
+def build_separator(cfg: EvalConfig, device: str | None = None):
+    """The :class:`separation.interface.Separator` behind ``cfg`` (None for mix / irm)."""
+    device = device or cfg.device
+    if cfg.model:
+        from .checkpoints import load_separator
+
+        return load_separator(cfg.model, device)
+    if cfg.langevin:
+        from priors.checkpoint import load_priors
+
+        from .langevin import LangevinSeparator
+
+        priors, metas = load_priors(cfg.langevin, device)
+        return LangevinSeparator(priors, [m["source"] for m in metas], int(metas[0]["sample_rate"]),
+                                 folder_mix_scale(cfg.root), n_levels=cfg.langevin_levels,
+                                 steps_per_level=cfg.langevin_steps, seed=cfg.seed)
+    if cfg.baseline == "nmf":
+        from .baselines import NMFSeparator
+
+        stored = torch.load(nmf_path(cfg), map_location="cpu")
+        sep = NMFSeparator(stored["sources"], stored["sample_rate"], folder_mix_scale(cfg.root),
+                           rank=stored["rank"], seed=cfg.seed)
+        sep.templates = stored["templates"]
+        return sep
+    return None
+
+
 class TrackWorker:
     """Separates and scores one track by index (in the main process or a pool worker)."""
 
     def __init__(self, cfg: EvalConfig):
         self.cfg = cfg
         self.db = open_db(cfg)
-        self.separator = None
-        if cfg.model:
-            from .checkpoints import load_separator
-
-            self.separator = load_separator(cfg.model, cfg.device)
+        self.separator = build_separator(cfg)
 
     def estimates(self, track, index: int) -> dict[str, np.ndarray]:
         """Target estimates {name: (time, channels) float64} for one track."""
         cfg = self.cfg
-        mixture = load_track(track)
+        mixture = load_track(track, cfg.max_seconds)
         torch.manual_seed(cfg.seed + index)
         if self.separator is not None:
             from .apply import separate_array
@@ -379,13 +478,24 @@ def resolve_targets(db, model_sources: list[str] | None, requested: list[str] | 
 
 
 def _settings(cfg: EvalConfig) -> dict:
+    """What a stored per-track score depends on (a rerun with other settings is refused)."""
+    from priors.checkpoint import file_hash
+
     settings = {"method": cfg.baseline and f"baseline {cfg.baseline}", "targets": list(cfg.targets),
                 "subset": cfg.subset, "chunk_seconds": cfg.chunk_seconds}
+    if cfg.max_seconds is not None:
+        settings["max_seconds"] = cfg.max_seconds
     if cfg.model:
-        from priors.checkpoint import file_hash
-
         settings["method"] = "model"
         settings["model_hash"] = file_hash(cfg.model)
+    elif cfg.langevin:
+        from priors.checkpoint import prior_files
+
+        settings["method"] = "langevin"
+        settings["priors"] = {f.stem: file_hash(f) for f in prior_files(cfg.langevin, None)}
+        settings["langevin"] = {"levels": cfg.langevin_levels, "steps": cfg.langevin_steps, "seed": cfg.seed}
+    elif cfg.baseline == "nmf":
+        settings["nmf"] = {"rank": cfg.nmf_rank, "seed": cfg.seed}
     return settings
 
 
@@ -417,20 +527,21 @@ def evaluate(cfg: EvalConfig, workers: int = 1, progress: bool = True, force: bo
         layout = "<track>/mixture.wav folders" if cfg.is_wav else "*.stem.mp4 files (WAV folders need --is-wav)"
         raise PriorsepError(f"{root / cfg.subset}: no MUSDB tracks ({layout})")
     model_sources = None
-    if cfg.model:
-        from .checkpoints import load_separator
-
-        model_sources = list(load_separator(cfg.model, "cpu").sources)
+    if cfg.model or cfg.langevin:
+        model_sources = list(build_separator(cfg, "cpu").sources)
     cfg.targets = resolve_targets(db, model_sources, cfg.targets)
     out = Path(cfg.out)
     _check_settings(out, _settings(cfg), force)
+    if cfg.baseline == "nmf" and (force or not nmf_path(cfg).is_file()):
+        fit_nmf(cfg, default_targets(db))
+    tracks = db.tracks if cfg.max_tracks is None else db.tracks[:max(1, cfg.max_tracks)]
 
     def done(i: int, track) -> bool:
         data = None if force else read_result(result_path(out, track.subset, track.name, cfg.fast))
         return data is not None and (not cfg.fast or i > 0 or "museval_medians" in data)
 
-    names = [t.name for t in db.tracks]
-    pending = [i for i, t in enumerate(db.tracks) if not done(i, t)]
+    names = [t.name for t in tracks]
+    pending = [i for i, t in enumerate(tracks) if not done(i, t)]
     with tqdm(total=len(names), initial=len(names) - len(pending), unit="track", desc="evaluating",
               disable=not progress) as bar:
         if pending and workers <= 1:
@@ -442,7 +553,7 @@ def evaluate(cfg: EvalConfig, workers: int = 1, progress: bool = True, force: bo
             _run_pool(cfg, pending, workers, bar)
 
     per_track = {}
-    for t in db.tracks:
+    for t in tracks:
         data = read_result(result_path(out, t.subset, t.name, cfg.fast))
         if data is None:
             raise PriorsepError(f"{result_path(out, t.subset, t.name, cfg.fast)}: scores missing after evaluation")
@@ -459,7 +570,7 @@ def evaluate(cfg: EvalConfig, workers: int = 1, progress: bool = True, force: bo
         "tracks": {n: {t: _nan_to_none(m.get(t, np.nan)) for t in cfg.targets} for n, m in per_track.items()},
     }
     if cfg.fast:
-        first = db.tracks[0]
+        first = tracks[0]
         data = read_result(result_path(out, first.subset, first.name, True))
         reference = data.get("museval_medians", {})
         fast = summary["tracks"][first.name]

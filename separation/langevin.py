@@ -27,7 +27,7 @@ class LangevinSeparator(nn.Module):
                  steps_per_level: int = 20, step_size: float = 0.05, mixture_weight: float = 1.0,
                  project: bool = True, progress: bool = False, seed: int = 0):
         super().__init__()
-        self.priors = list(priors)
+        self.priors = nn.ModuleList(priors).eval().requires_grad_(False)  # registered: .to(device) moves them
         self.sources, self.sample_rate, self.mix_scale = list(sources), sample_rate, mix_scale
         r = (sigma_min / sigma_max) ** (1 / max(1, n_levels - 1))
         self.sigmas = [sigma_max * r**i for i in range(n_levels)]

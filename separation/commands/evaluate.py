@@ -1,5 +1,6 @@
-"""``priorsep evaluate --root DIR [--is-wav] [--subset test] (--model CKPT | --baseline {mix,irm})
---out RESULTS [--fast] [--workers N] [--targets …] [--seed S] [--force] [--quiet]``.
+"""``priorsep evaluate --root DIR [--is-wav] [--subset test]
+(--model CKPT | --langevin PRIORS_DIR | --baseline {mix,irm,nmf}) --out RESULTS [--fast]
+[--workers N] [--max-tracks N] [--max-seconds S] [--targets …] [--seed S] [--force] [--quiet]``.
 
 Separates every track of a MUSDB18 subset at full length and scores it with museval
 (BSSEval v4, 1 s windows): one museval JSON per track under ``RESULTS/<subset>/``, then
@@ -16,8 +17,11 @@ def add_arguments(parser) -> None:
     parser.add_argument("--subset", default="test", choices=["train", "test"], help="subset to score (default test)")
     method = parser.add_mutually_exclusive_group(required=True)
     method.add_argument("--model", help="separator checkpoint (.pt or Lightning .ckpt); its sources must be MUSDB targets")
-    method.add_argument("--baseline", choices=["mix", "irm"],
-                        help="mix: mixture / n_targets for every target; irm: oracle ideal ratio mask (needs references)")
+    method.add_argument("--langevin", metavar="PRIORS_DIR",
+                        help="annealed Langevin with the frozen priors in this folder (slow: see --max-tracks/--max-seconds)")
+    method.add_argument("--baseline", choices=["mix", "irm", "nmf"],
+                        help="mix: mixture / n_targets for every target; irm: oracle ideal ratio mask (needs references); "
+                             "nmf: KL-NMF templates per stem learned from the train subset's isolated stems")
     parser.add_argument("--out", required=True, help="results folder (per-track JSON and summary.json)")
     parser.add_argument("--targets", nargs="+", default=None, metavar="TARGET",
                         help="targets to score (default: the model's sources, or vocals drums bass other)")
@@ -25,6 +29,11 @@ def add_arguments(parser) -> None:
                         help="fast framewise SDR instead of museval (reports its agreement with museval on track 1)")
     parser.add_argument("--workers", type=int, default=1, help="tracks scored in parallel processes")
     parser.add_argument("--device", default="cpu", help="device for the separator")
+    parser.add_argument("--max-tracks", type=int, default=None, help="score only the first N tracks of the subset")
+    parser.add_argument("--max-seconds", type=float, default=None, help="score only the first S seconds of each track")
+    parser.add_argument("--langevin-levels", type=int, default=10, help="Langevin σ levels")
+    parser.add_argument("--langevin-steps", type=int, default=20, help="Langevin steps per σ level")
+    parser.add_argument("--nmf-rank", type=int, default=32, help="NMF templates per stem")
     parser.add_argument("--chunk-seconds", type=float, default=None, help="separation chunk length (default 4 s)")
     parser.add_argument("--batch-size", type=int, default=8, help="chunks per forward pass")
     parser.add_argument("--seed", type=int, default=0, help="torch seed (track i uses seed + i)")
@@ -38,8 +47,14 @@ def run(args) -> int:
 
     if args.workers < 1:
         raise PriorsepError(f"--workers must be at least 1, got {args.workers}")
+    for flag in ("max_tracks", "max_seconds", "langevin_levels", "langevin_steps", "nmf_rank"):
+        value = getattr(args, flag)
+        if value is not None and value <= 0:
+            raise PriorsepError(f"--{flag.replace('_', '-')} must be positive, got {value}")
     cfg = EvalConfig(root=str(args.root), out=str(args.out), targets=list(args.targets or []), model=args.model,
-                     baseline=args.baseline, is_wav=bool(args.is_wav), subset=args.subset, device=args.device,
+                     baseline=args.baseline, langevin=args.langevin, langevin_levels=args.langevin_levels,
+                     langevin_steps=args.langevin_steps, nmf_rank=args.nmf_rank, max_tracks=args.max_tracks,
+                     max_seconds=args.max_seconds, is_wav=bool(args.is_wav), subset=args.subset, device=args.device,
                      chunk_seconds=args.chunk_seconds, batch_size=args.batch_size, fast=bool(args.fast), seed=args.seed)
     summary = evaluate(cfg, workers=args.workers, progress=not args.quiet, force=bool(args.force))
     print(format_table(summary))

@@ -300,3 +300,61 @@ def test_a_stem_folder_with_other_instruments_is_scored_with_its_own_targets(tmp
     mix = run_evaluate(tmp_path / "ch", tmp_path / "mix", "--baseline", "mix", "--fast")
     assert list(irm["targets"]) == names and irm["n_tracks"] == 2
     assert all(irm["targets"][n] > mix["targets"][n] + 3 for n in names)
+
+
+# ---------------------------------------------------------------------------- nmf, langevin, subsets
+def test_nmf_baseline_learns_from_train_stems_and_beats_mix(musdb_root, tmp_path, monkeypatch):
+    from separation import evaluate as ev
+
+    read = []
+    real_load = ev.load_track
+    monkeypatch.setattr(ev, "load_track", lambda track, *a: (read.append(track.subset), real_load(track, *a))[1])
+    out = tmp_path / "nmf"
+    nmf = run_evaluate(musdb_root, out, "--baseline", "nmf", "--nmf-rank", "8", "--fast", "--targets", *TARGETS)
+    mix = run_evaluate(musdb_root, tmp_path / "mix", "--baseline", "mix", "--fast", "--targets", *TARGETS)
+    stored = torch.load(out / "nmf.pt")
+    assert stored["sources"] == list(STEMS) and stored["templates"].shape[1] == 8 * len(STEMS)
+    assert stored["crops"] == {s: 2 for s in STEMS}  # one crop from each of the 2 train tracks
+    assert read.count("train") == 2 and read.count("test") == 4  # templates from train only
+    for t in TARGETS:
+        assert nmf["targets"][t] > mix["targets"][t], (t, nmf["targets"], mix["targets"])
+    assert np.mean(list(nmf["targets"].values())) > np.mean(list(mix["targets"].values())) + 3
+    assert nmf["method"] == "baseline nmf"
+
+
+def test_max_tracks_and_max_seconds_limit_the_work(musdb_root, tmp_path):
+    s = run_evaluate(musdb_root, tmp_path / "cut", "--baseline", "irm", "--targets", *TARGETS,
+                     "--max-tracks", "1", "--max-seconds", "2")
+    assert s["n_tracks"] == 1 and list(s["tracks"]) == ["A - one"]
+    scores = json.loads((tmp_path / "cut" / "test" / "A - one.json").read_text())
+    assert len(scores["targets"][0]["frames"]) == 2  # 2 s of a 3 s track, 1 s frames
+    from separation.commands.evaluate import run
+    from separation.errors import PriorsepError
+
+    with pytest.raises(PriorsepError, match="another evaluation"):  # other length: other scores
+        run(evaluate_args(musdb_root, tmp_path / "cut", "--baseline", "irm", "--targets", *TARGETS,
+                          "--max-seconds", "1"))
+    with pytest.raises(PriorsepError, match="must be positive"):
+        run(evaluate_args(musdb_root, tmp_path / "x", "--baseline", "irm", "--max-tracks", "0"))
+
+
+def test_langevin_with_a_priors_folder(musdb_root, tmp_path):
+    from conftest import tiny_wavenet
+    from priors.checkpoint import describe_prior, save_prior, write_manifest
+    from priors.noise import NoiseSchedule
+
+    torch.manual_seed(0)
+    priors = tmp_path / "priors"
+    for s in STEMS:
+        m = tiny_wavenet()
+        save_prior(priors / f"{s}.pt", m, describe_prior(m, s, SR, NoiseSchedule()))
+    write_manifest(priors, list(STEMS), SR)
+    args = ("--langevin", str(priors), "--langevin-levels", "2", "--langevin-steps", "1",
+            "--max-tracks", "1", "--max-seconds", "1", "--fast", "--targets", *TARGETS)
+    s = run_evaluate(musdb_root, tmp_path / "lv", *args)
+    assert s["n_tracks"] == 1 and s["method"].startswith("langevin") and "2 levels x 1 steps" in s["method"]
+    assert all(np.isfinite(v) for v in s["targets"].values())
+    settings = json.loads((tmp_path / "lv" / "settings.json").read_text())
+    assert settings["method"] == "langevin" and set(settings["priors"]) == set(STEMS)
+    again = run_evaluate(musdb_root, tmp_path / "lv", *args)  # same seed: read back, same numbers
+    assert again["targets"] == s["targets"]
