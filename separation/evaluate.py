@@ -284,7 +284,7 @@ def open_db(cfg: "EvalConfig"):
             lines += [f"  {s}: {i + 1}" for i, s in enumerate(sources)]
             lines += ["targets:"]
             lines += [f"  {s}:\n    {s}: 1" for s in sources]
-            setup_file = Path(cfg.out) / "musdb_setup.yaml"
+            setup_file = (Path(cfg.out) / "musdb_setup.yaml").resolve()  # musdb joins a relative path to root
             setup_file.parent.mkdir(parents=True, exist_ok=True)
             _write_text(setup_file, "\n".join(lines) + "\n")
     return musdb.DB(root=str(cfg.root), is_wav=cfg.is_wav, subsets=cfg.subset,

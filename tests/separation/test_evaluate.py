@@ -280,7 +280,7 @@ def test_musdb_data_module_shapes(musdb_root):
         MusdbDataModule(root=str(musdb_root), mode="source", source="piano")
 
 
-def test_a_stem_folder_with_other_instruments_is_scored_with_its_own_targets(tmp_path):
+def test_a_stem_folder_with_other_instruments_is_scored_with_its_own_targets(tmp_path, monkeypatch):
     """The chorale (or any make-* ) folder names its stems in dataset.json: evaluate scores those."""
     import soundfile as sf
 
@@ -297,7 +297,9 @@ def test_a_stem_folder_with_other_instruments_is_scored_with_its_own_targets(tmp
         sf.write(folder / "mixture.wav", sum(stems.values()), SR, subtype="FLOAT")
     (tmp_path / "ch" / "dataset.json").write_text(json.dumps({"sources": names, "sample_rate": SR, "mix_scale": 1.0}))
     irm = run_evaluate(tmp_path / "ch", tmp_path / "irm", "--baseline", "irm", "--fast")
-    mix = run_evaluate(tmp_path / "ch", tmp_path / "mix", "--baseline", "mix", "--fast")
+    monkeypatch.chdir(tmp_path)  # relative folders, as a user types them
+    mix = run_evaluate("ch", "mix", "--baseline", "mix", "--fast")
+    assert (tmp_path / "mix" / "musdb_setup.yaml").is_file()
     assert list(irm["targets"]) == names and irm["n_tracks"] == 2
     assert all(irm["targets"][n] > mix["targets"][n] + 3 for n in names)
 
