@@ -48,41 +48,51 @@ def _device(separator) -> torch.device:
     return torch.device("cpu")
 
 
-def overlap_add(separator, signals: np.ndarray, acc, chunk: int, overlap: float = DEFAULT_OVERLAP,
+def overlap_add(separator, signals, acc, chunk: int, overlap: float = DEFAULT_OVERLAP,
                 batch_size: int = 8, progress: bool = False) -> None:
-    """Separate ``signals`` (channels, time) float32, at the separator's rate, chunk by chunk
-    into ``acc``: indexable as ``acc[k][c, t]`` (an array (K, channels, time) or a list of K
-    arrays (channels, time)), zero on entry, holding the normalised estimates on return."""
+    """Separate ``signals`` — rows of float32 at the separator's rate: an array (rows, time)
+    or a list of 1-D arrays of any lengths (channels of several recordings) — chunk by chunk
+    into ``acc``, indexable as ``acc[k][i]`` (a writable 1-D array as long as row i), zero on
+    entry, holding the normalised estimates on return. Chunks of different rows share a
+    forward pass; a row shorter than ``chunk`` is one chunk of its own length, batched with
+    rows of the same length only."""
     from tqdm.auto import tqdm
 
-    n_channels, length = signals.shape
     n_sources = len(separator.sources)
     batch_size = max(1, int(batch_size))
-    chunk = min(int(chunk), length)
-    hop = chunk - int(round(overlap * chunk))
-    offsets = chunk_offsets(length, chunk, hop)
-    window = triangular_window(chunk)
-    weight = np.zeros(length, np.float32)
-    for o in offsets:
-        weight[o:o + chunk] += window
-    items = [(c, o) for o in offsets for c in range(n_channels)]  # channels of a chunk side by side
+    groups: dict[int, list[tuple[int, int]]] = {}  # chunk length -> [(row, offset)]
+    weights = []
+    for i, row in enumerate(signals):
+        length = len(row)
+        c = min(int(chunk), length)
+        offsets = chunk_offsets(length, c, c - int(round(overlap * c)))
+        window = triangular_window(c)
+        weight = np.zeros(length, np.float32)
+        for o in offsets:
+            weight[o:o + c] += window
+        weights.append(weight)
+        groups.setdefault(c, []).extend((i, o) for o in offsets)
     device = _device(separator)
-    with tqdm(total=len(items), unit="chunk", desc="separating", disable=not progress, leave=False) as bar, \
+    total = sum(len(items) for items in groups.values())
+    with tqdm(total=total, unit="chunk", desc="separating", disable=not progress, leave=False) as bar, \
             torch.no_grad():  # not inference_mode: iterative separators (Langevin) re-enable autograd
-        for i in range(0, len(items), batch_size):
-            batch = items[i:i + batch_size]
-            x = torch.from_numpy(np.stack([signals[c, o:o + chunk] for c, o in batch])).to(device)
-            y = separator(x)
-            if tuple(y.shape) != (len(batch), n_sources, chunk):
-                raise RuntimeError(f"separator returned shape {tuple(y.shape)}, expected "
-                                   f"{(len(batch), n_sources, chunk)}")
-            y = y.detach().float().cpu().numpy()
-            for j, (c, o) in enumerate(batch):
-                for k in range(n_sources):
-                    acc[k][c, o:o + chunk] += window * y[j, k]
-            bar.update(len(batch))
+        for c, items in groups.items():
+            window = triangular_window(c)
+            for start in range(0, len(items), batch_size):
+                batch = items[start:start + batch_size]
+                x = torch.from_numpy(np.stack([signals[i][o:o + c] for i, o in batch])).to(device)
+                y = separator(x)
+                if tuple(y.shape) != (len(batch), n_sources, c):
+                    raise RuntimeError(f"separator returned shape {tuple(y.shape)}, expected "
+                                       f"{(len(batch), n_sources, c)}")
+                y = y.detach().float().cpu().numpy()
+                for j, (i, o) in enumerate(batch):
+                    for k in range(n_sources):
+                        acc[k][i][o:o + c] += window * y[j, k]
+                bar.update(len(batch))
     for k in range(n_sources):
-        acc[k] /= weight
+        for i, weight in enumerate(weights):
+            acc[k][i] /= weight
 
 
 def separate_long(separator, mix: torch.Tensor, chunk: int, overlap: float = DEFAULT_OVERLAP,
@@ -95,42 +105,62 @@ def separate_long(separator, mix: torch.Tensor, chunk: int, overlap: float = DEF
     return torch.from_numpy(acc[:, 0]).to(mix.device)
 
 
-def separate_array(separator, audio: np.ndarray, sr: int, batch_size: int = 8, progress: bool = True,
-                   chunk_seconds: float = DEFAULT_CHUNK_SECONDS, overlap: float = DEFAULT_OVERLAP) -> np.ndarray:
-    """Separate a recording: audio (channels, time) [or (time,)] at ``sr`` Hz ->
-    estimates (K, channels, time) [or (K, time)] float32 at ``sr`` Hz, same length.
-
-    Each channel is separated on its own at ``separator.sample_rate`` (soxr resampling on
-    the way in and out), in chunks of ``chunk_seconds`` at the model's rate overlapping by
-    ``overlap`` (a fraction of a chunk), ``batch_size`` chunks per forward pass.
-    """
+def _as_channels(audio) -> tuple[np.ndarray, bool]:
     audio = np.asarray(audio, dtype=np.float32)
     mono = audio.ndim == 1
     if mono:
         audio = audio[None]
     if audio.ndim != 2 or audio.shape[-1] == 0:
         raise ValueError(f"audio must be (channels, time) with time > 0, got shape {audio.shape}")
-    n_channels, length = audio.shape
+    return audio, mono
+
+
+def separate_arrays(separator, recordings, batch_size: int = 8, progress: bool = True,
+                    chunk_seconds: float = DEFAULT_CHUNK_SECONDS, overlap: float = DEFAULT_OVERLAP) -> list[np.ndarray]:
+    """Separate several recordings together: ``recordings`` = [(audio (channels, time) or
+    (time,), sr Hz), …] -> [estimates (K, channels, time) or (K, time) float32 at that sr].
+
+    Every channel of every recording is separated on its own at ``separator.sample_rate``
+    (soxr resampling on the way in and out), in chunks of ``chunk_seconds`` overlapping by
+    ``overlap`` (a fraction of a chunk); chunks of all recordings are batched together,
+    ``batch_size`` per forward pass, so short files fill the batches of a GPU. Memory: the
+    inputs, their outputs and one batch (plus the model-rate accumulators when resampling).
+    """
     rate = int(separator.sample_rate)
     n_sources = len(separator.sources)
     chunk = max(1, int(round(chunk_seconds * rate)))
-    if rate == int(sr):  # accumulate straight into the output
-        out = np.zeros((n_sources, n_channels, length), np.float32)
-        overlap_add(separator, audio, out, chunk, overlap, batch_size, progress)
-        return out[:, 0] if mono else out
-    # resample one channel at a time (bounded temporaries), accumulate at the model's rate
-    x = None
-    for c in range(n_channels):
-        xc = resample(audio[c], sr, rate)
-        if x is None:
-            x = np.empty((n_channels, xc.shape[-1]), np.float32)
-        x[c] = xc
-    acc = [np.zeros(x.shape, np.float32) for _ in range(n_sources)]
-    overlap_add(separator, x, acc, chunk, overlap, batch_size, progress)
-    del x, xc
-    out = np.empty((n_sources, n_channels, length), np.float32)
-    for k in range(n_sources):  # back to the input's rate, freeing each accumulator once done
-        for c in range(n_channels):
-            out[k, c] = fix_length(resample(acc[k][c], rate, sr), length)
-        acc[k] = None
-    return out[:, 0] if mono else out
+    inputs = [(*_as_channels(a), int(sr)) for a, sr in recordings]
+    rows, acc = [], [[] for _ in range(n_sources)]
+    outs = []
+    for audio, _, sr in inputs:
+        out = np.zeros((n_sources, *audio.shape), np.float32)
+        outs.append(out)
+        for c in range(audio.shape[0]):
+            if sr == rate:  # accumulate straight into the output
+                rows.append(audio[c])
+                for k in range(n_sources):
+                    acc[k].append(out[k, c])
+            else:
+                rows.append(resample(audio[c], sr, rate))
+                for k in range(n_sources):
+                    acc[k].append(np.zeros(rows[-1].shape, np.float32))
+    overlap_add(separator, rows, acc, chunk, overlap, batch_size, progress)
+    del rows
+    results, r = [], 0
+    for (audio, mono, sr), out in zip(inputs, outs):
+        for c in range(audio.shape[0]):
+            if sr != rate:  # back to the input's rate, freeing each accumulator once done
+                for k in range(n_sources):
+                    out[k, c] = fix_length(resample(acc[k][r], rate, sr), audio.shape[-1])
+                    acc[k][r] = None
+            r += 1
+        results.append(out[:, 0] if mono else out)
+    return results
+
+
+def separate_array(separator, audio: np.ndarray, sr: int, batch_size: int = 8, progress: bool = True,
+                   chunk_seconds: float = DEFAULT_CHUNK_SECONDS, overlap: float = DEFAULT_OVERLAP) -> np.ndarray:
+    """Separate one recording: audio (channels, time) [or (time,)] at ``sr`` Hz ->
+    estimates (K, channels, time) [or (K, time)] float32 at ``sr`` Hz, same length
+    (see :func:`separate_arrays`)."""
+    return separate_arrays(separator, [(audio, sr)], batch_size, progress, chunk_seconds, overlap)[0]

@@ -1,8 +1,10 @@
-"""``priorsep separate MIX.wav [MORE …] -o OUT/ [--model CKPT] [--force] [--plot]``.
+"""``priorsep separate MIX.wav [MORE … | FOLDER] -o OUT/ [--model CKPT] [--force] [--plot]``.
 
 Writes one 32-bit float WAV per source, same sample rate, channel count and length as the
 input: ``OUT/<source>.wav`` for one input, ``OUT/<input name>/<source>.wav`` for several.
-Each channel is separated on its own; long files are processed in overlapping chunks.
+Each channel is separated on its own; long files are processed in overlapping chunks, and
+the chunks of several files are batched together (files are read in groups of at most
+``--group-seconds`` of audio, which bounds memory).
 """
 from __future__ import annotations
 
@@ -17,7 +19,9 @@ def add_arguments(parser) -> None:
     parser.add_argument("--model", default=DEFAULT_MODEL, help=f"separator checkpoint (default {DEFAULT_MODEL})")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--chunk-seconds", type=float, default=None, help="chunk length (default: model-dependent)")
-    parser.add_argument("--batch-size", type=int, default=8, help="chunks per forward pass")
+    parser.add_argument("--batch-size", type=int, default=8, help="chunks per forward pass (across files)")
+    parser.add_argument("--group-seconds", type=float, default=600.0,
+                        help="audio read and separated together (chunks of its files share batches)")
     parser.add_argument("--force", action="store_true", help="overwrite existing outputs")
     parser.add_argument("--plot", action="store_true", help="also write spectrograms.png (mixture and estimates)")
     parser.add_argument("--quiet", action="store_true")
@@ -34,27 +38,53 @@ def expand_inputs(inputs: list[str]) -> list[Path]:
     return files
 
 
+def file_groups(files: list[Path], group_seconds: float) -> list[list[Path]]:
+    """Consecutive files whose durations add up to at most ``group_seconds`` (a longer file
+    is a group of its own)."""
+    import soundfile as sf
+
+    groups, current, seconds = [], [], 0.0
+    for f in files:
+        try:
+            duration = sf.info(str(f)).duration
+        except Exception:  # compressed formats soundfile cannot read: count them as long
+            duration = group_seconds
+        if current and seconds + duration > group_seconds:
+            groups.append(current)
+            current, seconds = [], 0.0
+        current.append(f)
+        seconds += duration
+    return groups + ([current] if current else [])
+
+
 def run(args) -> int:
-    from ..apply import separate_array
+    from ..apply import separate_arrays
     from ..audio import load_audio, prepare_output_dir, save_audio
     from ..checkpoints import load_separator
+    from ..errors import PriorsepError
 
     files = expand_inputs(args.inputs)
+    if not files:
+        raise PriorsepError(f"no audio files in {', '.join(args.inputs)}")
     separator = load_separator(args.model, args.device)
     out = Path(args.out)
-    for f in files:
-        target = out if len(files) == 1 else out / f.stem
-        prepare_output_dir(target, [f"{s}.wav" for s in separator.sources], args.force)
-        audio, sr = load_audio(f)
-        kwargs = {"chunk_seconds": args.chunk_seconds} if args.chunk_seconds else {}
-        est = separate_array(separator, audio, sr, batch_size=args.batch_size, progress=not args.quiet, **kwargs)
-        for name, stem in zip(separator.sources, est):
-            save_audio(target / f"{name}.wav", stem, sr)
-        if args.plot:
-            from ..plots import plot_spectrograms
+    targets = {f: out if len(files) == 1 else out / f.stem for f in files}
+    for f in files:  # refuse existing outputs before any work
+        prepare_output_dir(targets[f], [f"{s}.wav" for s in separator.sources], args.force)
+    kwargs = {"chunk_seconds": args.chunk_seconds} if args.chunk_seconds else {}
+    for group in file_groups(files, args.group_seconds):
+        audios = [load_audio(f) for f in group]
+        ests = separate_arrays(separator, audios, batch_size=args.batch_size, progress=not args.quiet, **kwargs)
+        for f, (audio, sr), est in zip(group, audios, ests):
+            target = targets[f]
+            for name, stem in zip(separator.sources, est):
+                save_audio(target / f"{name}.wav", stem, sr)
+            if args.plot:
+                from ..plots import plot_spectrograms
 
-            plot_spectrograms(target / "spectrograms.png",
-                              {"mixture": audio.mean(0), **{n: e.mean(0) for n, e in zip(separator.sources, est)}}, sr)
-        if not args.quiet:
-            print(f"{f} -> {target}/ ({', '.join(f'{s}.wav' for s in separator.sources)})")
+                plot_spectrograms(target / "spectrograms.png",
+                                  {"mixture": audio.mean(0), **{n: e.mean(0) for n, e in zip(separator.sources, est)}}, sr)
+            if not args.quiet:
+                print(f"{f} -> {target}/ ({', '.join(f'{s}.wav' for s in separator.sources)})")
+        del audios, ests
     return 0
