@@ -272,6 +272,18 @@ def list_tracks(root: str | Path, split: str) -> list[Path]:
     return sorted(p for p in folder.iterdir() if (p / "mixture.wav").is_file()) if folder.is_dir() else []
 
 
+def item_rng(seed: int, j, draws: int) -> np.random.Generator:
+    """The generator behind one random item: from ``(seed, epoch, j)`` for an ``(epoch, j)``
+    index (:class:`EpochSampler`: replayable, resumable), else from ``(seed, j, draws)`` with
+    ``draws`` the number of items this data set object has produced so far. Keyed by the
+    index, so ranks of a DDP run (disjoint indices from their DistributedSampler) draw
+    different crops; keyed by ``draws``, so an index met again in a later epoch is a new crop."""
+    if isinstance(j, (tuple, list)):
+        epoch, j = (int(v) for v in j)
+        return np.random.default_rng([seed, epoch, j])
+    return np.random.default_rng([seed, int(j), draws])
+
+
 class StemFolderDataset(Dataset):
     """Random crops from WAV stems in the MUSDB18-HQ layout (toy, chorales or MUSDB18-HQ).
 
@@ -291,7 +303,7 @@ class StemFolderDataset(Dataset):
         self.source_index = self.sources.index(source) if mode == "source" else None
         self.epoch_size, self.random_crops, self.min_rms, self.seed = epoch_size, random_crops, min_rms, seed
         self.mix_scale = mix_scale
-        self._rng = np.random.default_rng(seed)
+        self._draws = 0
         names = [source] if mode == "source" else self.sources
         self.tracks: list[np.ndarray] = []
         for track in list_tracks(root, split):
@@ -311,8 +323,14 @@ class StemFolderDataset(Dataset):
     def __len__(self) -> int:
         return self.epoch_size
 
-    def __getitem__(self, j: int):
-        rng = self._rng if self.random_crops else np.random.default_rng([self.seed, j])
+    def __getitem__(self, j):
+        """Crop ``j``: an int, or ``(epoch, j)`` (see :func:`item_rng`); fixed crops
+        (``random_crops=False``) depend on (seed, j) only."""
+        if self.random_crops:
+            rng = item_rng(self.seed, j, self._draws)
+            self._draws += 1
+        else:
+            rng = np.random.default_rng([self.seed, int(j[-1] if isinstance(j, (tuple, list)) else j)])
         for _ in range(10):
             track = self.tracks[int(rng.integers(len(self.tracks)))]
             start = int(rng.integers(0, track.shape[1] - self.crop_length + 1))

@@ -45,7 +45,8 @@ class ActNorm(nn.Module):
     """Per-channel affine map y = (x + bias)·exp(log_scale) (Glow).
 
     Initialised from the first batch it sees so that y has zero mean and unit variance per
-    channel; ``initialized`` is a buffer, so a loaded checkpoint is not re-initialised.
+    channel (under DDP from the statistics of all ranks' first batches, so the replicas stay
+    identical); ``initialized`` is a buffer, so a loaded checkpoint is not re-initialised.
     logdet = T·Σ_c log_scale_c (the same for every example).
     """
 
@@ -58,9 +59,19 @@ class ActNorm(nn.Module):
 
     @torch.no_grad()
     def initialize(self, x: torch.Tensor) -> None:
-        """Data-dependent initialisation from x (batch, channels, time)."""
-        mean = x.mean(dim=(0, 2), keepdim=True)
-        std = x.std(dim=(0, 2), keepdim=True, unbiased=False).clamp(min=1e-6)
+        """Data-dependent initialisation from x (batch, channels, time), pooled over the
+        processes of an initialised ``torch.distributed`` group."""
+        xd = x.double()
+        stats = torch.cat([xd.sum(dim=(0, 2)), xd.pow(2).sum(dim=(0, 2)),
+                           xd.new_tensor([x.shape[0] * x.shape[2]])])
+        if torch.distributed.is_available() and torch.distributed.is_initialized():
+            torch.distributed.all_reduce(stats)
+        c = x.shape[1]
+        count = stats[-1]
+        mean = stats[:c] / count
+        var = (stats[c:2 * c] / count - mean**2).clamp(min=0)
+        mean = mean.to(x.dtype).view(1, c, 1)
+        std = var.sqrt().to(x.dtype).view(1, c, 1).clamp(min=1e-6)
         self.bias.copy_(-mean)
         self.log_scale.copy_(-torch.log(std))
         self.initialized.fill_(1.0)

@@ -9,7 +9,7 @@ import pytorch_lightning as pl
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from priors.data import ToyDataset, TOY_SOURCES
+from priors.data import TOY_SOURCES, ToyDataset, item_rng
 
 
 class BankMixtures(Dataset):
@@ -33,14 +33,15 @@ class BankMixtures(Dataset):
         self.crop_length, self.epoch_size = crop_length, epoch_size
         self.gain_min, self.gain_max, self.mix_scale = gain_min, gain_max, mix_scale
         self.seed = seed
-        self._rng = np.random.default_rng(seed)
+        self._draws = 0
         self.settings = settings
 
     def __len__(self) -> int:
         return self.epoch_size
 
-    def __getitem__(self, j: int):
-        rng = self._rng
+    def __getitem__(self, j):
+        rng = item_rng(self.seed, j, self._draws)  # keyed by the index: DDP ranks differ
+        self._draws += 1
         parts = []
         for d in self.data:
             i = int(rng.integers(d.shape[0]))

@@ -6,9 +6,9 @@ refuses; ``lightning_job.allow_unused_parameters`` turns on ``find_unused_parame
 strategy not configured explicitly. Here: a tiny prior and a tiny supervised separator train for a
 few steps on 2 CPU processes, rank 0 exports, the exports load and score, the replicas stay
 identical and the ranks train on different crops; in process, the samplers and data sets give
-each rank its own crops. The strict xfails pin known multi-process defects outside the launcher
-(identical noise draws on every rank, data sets that ignore the sampler's index, the flow's
-per-rank ActNorm initialisation): each turns into a failure once fixed, to drop its marker.
+each rank its own crops (bank and stem-folder crops keyed by the sampler's index), every rank
+draws its own σ levels and noise, and the flow's ActNorm initialises from all ranks' first
+batches so its replicas stay identical.
 """
 from __future__ import annotations
 
@@ -146,9 +146,6 @@ def test_ddp_prior_replicas_stay_identical(ddp_prior):
         assert all(torch.equal(r0[when][k], r1[when][k]) for k in r0[when]), when
 
 
-@pytest.mark.xfail(strict=True, reason="the flow's ActNorm initialises from the first batch it sees, after DDP "
-                   "has broadcast rank 0's parameters: each rank initialises from its own crops and the "
-                   "replicas' ActNorm parameters differ for the whole run")
 def test_ddp_flow_prior_replicas_stay_identical(tmp_path):
     work = tmp_path / "flow"
     _run_ddp("train-prior", "configs/priors/toy_sin_flow.yaml",
@@ -167,8 +164,6 @@ def test_ddp_prior_ranks_train_on_different_crops(ddp_prior):
     assert len(a) == len(b) == 4 and not a & b  # EpochSampler: disjoint shares of the epoch
 
 
-@pytest.mark.xfail(strict=True, reason="seed_everything gives every rank the same global RNG: the σ levels and "
-                   "noise drawn in training_step are identical across ranks (only the crops differ)")
 def test_ddp_ranks_draw_independent_noise(ddp_prior):
     r0, r1 = _ranks(ddp_prior)
     assert not torch.equal(r0["rng"], r1["rng"])
@@ -261,8 +256,6 @@ def test_separation_data_gives_ranks_different_toy_mixtures():
         assert not _rows([b0]) & _rows([b1]), objective
 
 
-@pytest.mark.xfail(strict=True, reason="BankMixtures ignores the index and draws from a generator seeded "
-                   "identically on every rank: under DDP every rank trains on the same dreamed batches")
 def test_bank_mixtures_differ_across_ranks(tmp_path):
     import json
 
@@ -277,9 +270,6 @@ def test_bank_mixtures_differ_across_ranks(tmp_path):
     assert not torch.equal(b0, b1) and not _rows([b0]) & _rows([b1])
 
 
-@pytest.mark.xfail(strict=True, reason="StemFolderDataset's random crops ignore the index and draw from a generator "
-                   "seeded identically on every rank: under DDP (stem-folder priors, separators with "
-                   "data_root) every rank trains on the same batches")
 def test_stem_folder_crops_differ_across_ranks(tmp_path):
     import soundfile as sf
 

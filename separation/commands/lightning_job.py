@@ -87,12 +87,24 @@ def _rng_callback():
         if isinstance(state.get("cuda"), torch.Tensor) and torch.cuda.is_available():
             torch.cuda.set_rng_state(state["cuda"])
 
+    def decorrelate(rank: int) -> None:
+        """Give DDP rank ``rank`` > 0 its own streams, derived from the current (shared) state:
+        every rank is seeded alike by ``seed_everything``, and a resumed run restores rank 0's
+        saved states on every rank. Rank 0 (and a one-process run) is left untouched."""
+        if rank > 0:
+            base = int(torch.randint(0, 2**31 - 1, (1,)).item())
+            torch.manual_seed(base * 1009 + rank)
+            np.random.seed((base * 1009 + rank) % 2**32)
+            random.seed(base * 1009 + rank)
+
     class RNGStateCallback(pl.Callback):
         """Makes a resumed run draw the random numbers an uninterrupted one draws (the σ levels
         and noise of ``training_step``): the global RNG states (torch, CUDA, numpy, Python) are
         saved in every checkpoint and restored when training resumes, and validation runs on a
         side copy of them (restored afterwards), since a resumed run does not repeat the
-        validation that followed its checkpoint."""
+        validation that followed its checkpoint. Under DDP each rank draws its own numbers
+        (ranks > 0 are decorrelated at the start and after a restore; a resumed multi-process
+        run is therefore not bit-identical to an uninterrupted one on ranks > 0)."""
 
         def __init__(self):
             self._resume_from = None
@@ -108,11 +120,16 @@ def _rng_callback():
         def load_state_dict(self, state_dict: dict) -> None:
             self._resume_from = state_dict
 
+        def setup(self, trainer, pl_module, stage) -> None:
+            if stage == "fit":
+                decorrelate(trainer.global_rank)
+
         def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
             # as late as possible: on restart Lightning still sets up the data loaders and
             # skips the validation that followed the checkpoint (an iterator: one RNG draw)
             if self._resume_from:
                 restore(self._resume_from)
+                decorrelate(trainer.global_rank)
                 self._resume_from = None
 
         def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
