@@ -92,7 +92,7 @@ class MusdbDataset(StemFolderDataset):
         self.source_index = self.sources.index(source) if mode == "source" else None
         self.epoch_size, self.random_crops, self.min_rms, self.seed = epoch_size, random_crops, min_rms, seed
         self.mix_scale = 1.0 if mode == "mixture" else mix_scale
-        self._rng = np.random.default_rng(seed)
+        self._draws = 0  # see priors.data.item_rng
         names = {"source": [source], "mixture": ["mixture"], "both": self.sources}[mode]
         self.tracks = load_musdb_stems(root, names, subset, split, is_wav, sample_rate, channel, crop_length)
 
