@@ -423,9 +423,18 @@ class TrackWorker:
                 source.audio = None
 
     def _score(self, track, index: int) -> int:
+        from threadpoolctl import threadpool_limits
+
         cfg = self.cfg
         estimates = self.estimates(track, index)
         estimates = {t: estimates[t] for t in cfg.targets}
+        # one BLAS thread for the scores, whatever the number of workers: BSSEval's least
+        # squares then round alike in the main process and in pool workers (identical JSON)
+        with threadpool_limits(1, user_api="blas"):
+            return self._write_scores(track, index, estimates)
+
+    def _write_scores(self, track, index: int, estimates: dict[str, np.ndarray]) -> int:
+        cfg = self.cfg
         if not cfg.fast:
             store = score_museval(track, estimates)
             _write_text(result_path(cfg.out, track.subset, track.name, False), store.json)

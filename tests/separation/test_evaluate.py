@@ -103,22 +103,10 @@ def test_irm_beats_mix_and_summary_has_the_keys(musdb_root, irm_run, tmp_path, c
 def test_workers_give_the_same_scores(musdb_root, irm_run, tmp_path):
     out1, one = irm_run
     two = run_evaluate(musdb_root, tmp_path, "--baseline", "irm", "--targets", *TARGETS, "--workers", "2")
-    # Workers run with fewer BLAS threads than the serial run, so museval's least-squares
-    # solves may differ in the last bits (measured: up to 4e-4 dB in SIR/SAR, never in SDR
-    # on these tracks); the per-frame scores must agree to 1e-3 dB and the track set exactly.
+    # scores are computed with one BLAS thread in every process: the same bytes
     for name in ("A - one", "B - two"):
-        a = json.loads((tmp_path / "test" / f"{name}.json").read_text())
-        b = json.loads((out1 / "test" / f"{name}.json").read_text())
-        assert [t["name"] for t in a["targets"]] == [t["name"] for t in b["targets"]]
-        for ta, tb in zip(a["targets"], b["targets"]):
-            assert len(ta["frames"]) == len(tb["frames"]) > 0
-            for fa, fb in zip(ta["frames"], tb["frames"]):
-                assert fa["time"] == fb["time"]
-                for key, value in fb["metrics"].items():
-                    assert fa["metrics"][key] == pytest.approx(value, abs=1e-3), (name, ta["name"], key)
-    assert sorted(two["tracks"]) == sorted(one["tracks"])
-    for target, value in one["targets"].items():
-        assert two["targets"][target] == pytest.approx(value, abs=1e-3)
+        assert (tmp_path / "test" / f"{name}.json").read_text() == (out1 / "test" / f"{name}.json").read_text()
+    assert two["targets"] == one["targets"] and two["tracks"] == one["tracks"]
 
 
 def test_rerun_reads_scored_tracks_back(musdb_root, irm_run, monkeypatch):
