@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 PIP    := $(VENV)/bin/pip
 TORCH_VERSION ?= 2.13.0
 
-.PHONY: install test test-all demo results chorales clean
+.PHONY: install test test-all demo results chorales chorales-results clean
 
 install: $(VENV)/.installed
 
@@ -50,6 +50,19 @@ results: install
 
 chorales: install
 	$(VENV)/bin/priorsep make-chorales --out data/chorales
+
+# the chorale table of the README from the shipped checkpoints/chorales (needs `make chorales`;
+# about 1.5 h on 2 CPU cores; each evaluation resumes where it stopped)
+CHORALES := $(VENV)/bin/priorsep evaluate --root data/chorales --is-wav --fast --quiet
+chorales-results: install
+	for b in mix irm nmf; do $(CHORALES) --baseline $$b --out results/chorales/$$b; done
+	for m in supervised sleep; do $(CHORALES) --model checkpoints/chorales/separator_$$m.pt --out results/chorales/$$m; done
+	$(CHORALES) --model checkpoints/chorales/separator_elbo.pt --out results/chorales/variational
+	for b in mix irm; do $(CHORALES) --baseline $$b --max-tracks 2 --max-seconds 4 --out results/chorales/subset/$$b; done
+	for m in supervised sleep elbo; do $(CHORALES) --model checkpoints/chorales/separator_$$m.pt --max-tracks 2 \
+	    --max-seconds 4 --out results/chorales/subset/$$m; done
+	$(CHORALES) --langevin checkpoints/chorales --langevin-levels 5 --langevin-steps 4 --max-tracks 2 --max-seconds 4 \
+	    --out results/chorales/subset/langevin
 
 clean:
 	rm -rf $(VENV) demo_out runs lightning_logs .pytest_cache
