@@ -199,6 +199,13 @@ def load_track(track, max_seconds: float | None = None) -> np.ndarray:
     return mixture
 
 
+def release_track(track) -> None:
+    """Drop the audio :func:`load_track` cached on a track."""
+    track.audio = None
+    for source in track.sources.values():
+        source.audio = None
+
+
 def _target_audio(track, name: str) -> np.ndarray:
     return np.asarray(track.targets[name].audio, dtype=np.float64)
 
@@ -336,9 +343,7 @@ def fit_nmf(cfg: EvalConfig, sources: list[str], crops_per_source: int = 64, cro
             crop = audio[start:start + n]  # the whole track when shorter
             if np.sqrt(np.mean(crop**2)) > 1e-3:
                 isolated[s].append(torch.from_numpy(crop))
-        track.audio = None
-        for source in track.sources.values():
-            source.audio = None
+        release_track(track)
     empty = [s for s in sources if not isolated[s]]
     if empty:
         raise PriorsepError(f"no audible {crop_seconds:g} s training crop for {', '.join(empty)}")
@@ -417,10 +422,8 @@ class TrackWorker:
         track = self.db[index]
         try:
             return self._score(track, index)
-        finally:  # drop the cached audio: a worker goes through many tracks
-            track.audio = None
-            for source in track.sources.values():
-                source.audio = None
+        finally:  # a worker goes through many tracks
+            release_track(track)
 
     def _score(self, track, index: int) -> int:
         from threadpoolctl import threadpool_limits
