@@ -52,7 +52,7 @@ chorales: install
 	$(VENV)/bin/priorsep make-chorales --out data/chorales
 
 # the chorale table of the README from the shipped checkpoints/chorales (needs `make chorales`;
-# about 1.5 h on 2 CPU cores; each evaluation resumes where it stopped)
+# about 1.8 h on 2 CPU cores; each evaluation resumes where it stopped)
 CHORALES := $(VENV)/bin/priorsep evaluate --root data/chorales --is-wav --fast --quiet
 chorales-results: install
 	for b in mix irm nmf; do $(CHORALES) --baseline $$b --out results/chorales/$$b; done
