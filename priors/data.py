@@ -7,6 +7,7 @@ Waveforms are float32 in [-1, 1], shape (time,) per source.
 """
 from __future__ import annotations
 
+import json
 import math
 import sys
 from dataclasses import dataclass, field
@@ -266,6 +267,15 @@ class ToyDataModule(pl.LightningDataModule):
 
 
 # ---------------------------------------------------------------------------- stem folders
+def folder_mix_scale(root: str | Path) -> float:
+    """Mixture = mix_scale · Σ stems: from a project folder's ``dataset.json`` (the toy set
+    averages), else 1 (MUSDB and the chorales add)."""
+    info = Path(root) / "dataset.json"
+    if info.is_file():
+        return float(json.loads(info.read_text()).get("mix_scale", 1.0))
+    return 1.0
+
+
 def list_tracks(root: str | Path, split: str) -> list[Path]:
     """Track folders of a MUSDB18-HQ-layout tree: ``root/split/<track>/mixture.wav``."""
     folder = Path(root) / split

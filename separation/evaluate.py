@@ -304,15 +304,6 @@ def default_targets(db) -> list[str]:
     return list(MUSDB_TARGETS) if set(MUSDB_TARGETS) <= set(known) else known
 
 
-def folder_mix_scale(root: str | Path) -> float:
-    """Mixture = mix_scale · Σ stems: from a project folder's ``dataset.json`` (the toy set
-    averages), else 1 (MUSDB and the chorales add)."""
-    info = Path(root) / "dataset.json"
-    if info.is_file():
-        return float(json.loads(info.read_text()).get("mix_scale", 1.0))
-    return 1.0
-
-
 def nmf_path(cfg: EvalConfig) -> Path:
     return Path(cfg.out) / "nmf.pt"
 
@@ -323,6 +314,8 @@ def fit_nmf(cfg: EvalConfig, sources: list[str], crops_per_source: int = 64, cro
     channel mean, chosen with ``cfg.seed``; near-silent crops skipped) and store them in
     ``OUT/nmf.pt``. The test references are never read."""
     import dataclasses
+
+    from priors.data import folder_mix_scale
 
     from .baselines import NMFSeparator
 
@@ -360,6 +353,8 @@ def fit_nmf(cfg: EvalConfig, sources: list[str], crops_per_source: int = 64, cro
 
 def build_separator(cfg: EvalConfig, device: str | None = None):
     """The :class:`separation.interface.Separator` behind ``cfg`` (None for mix / irm)."""
+    from priors.data import folder_mix_scale
+
     device = device or cfg.device
     if cfg.model:
         from .checkpoints import load_separator

@@ -1,7 +1,6 @@
 """Fixed evaluation crops: the toy test set, or any MUSDB18-HQ-layout stem folder."""
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import torch
@@ -16,7 +15,7 @@ def reference_crops(sources: list[str], n: int, length: int, data_root: str | No
     Without ``data_root`` the sources must be the toy ones and crops come from the fixed
     toy test set (crop j: example j, offset drawn from ``seed``).
     """
-    from priors.data import TOY_SOURCES, ToyDataset, StemFolderDataset
+    from priors.data import TOY_SOURCES, StemFolderDataset, ToyDataset, folder_mix_scale
 
     if data_root is None:
         if sorted(sources) != sorted(TOY_SOURCES):
@@ -25,8 +24,7 @@ def reference_crops(sources: list[str], n: int, length: int, data_root: str | No
         order = [list(TOY_SOURCES).index(s) for s in sources]
         return torch.stack([ds[j][1][order] for j in range(n)]), 1.0 / len(TOY_SOURCES)
     root = Path(data_root)
-    info = root / "dataset.json"
-    mix_scale = json.loads(info.read_text()).get("mix_scale", 1.0) if info.is_file() else 1.0
+    mix_scale = folder_mix_scale(root)
     try:
         ds = StemFolderDataset(root, split, sources, "both", crop_length=length, epoch_size=n,
                                sample_rate=sample_rate, random_crops=False, mix_scale=mix_scale, seed=seed)
