@@ -81,6 +81,19 @@ def load_prior(path: str | Path, map_location="cpu") -> tuple[nn.Module, dict]:
     return model.eval(), meta
 
 
+def copy_prior_weights(path: str | Path, model: nn.Module) -> dict:
+    """Load a prior checkpoint's weights into ``model`` (fine-tuning); returns its meta.
+
+    Refuses a checkpoint of another class or other constructor arguments."""
+    source, meta = load_prior(path)
+    mine = describe_prior(model, meta["source"], meta["sample_rate"])
+    if (mine["class_path"], mine["init_args"]) != (meta["class_path"], meta["init_args"]):
+        raise CheckpointError(f"{path}: {meta['class_path']}({meta['init_args']}) does not match the model "
+                              f"{mine['class_path']}({mine['init_args']})")
+    model.load_state_dict(source.state_dict())
+    return meta
+
+
 def save_prior(path: str | Path, model: nn.Module, meta: dict, half: bool = False) -> None:
     """Write a compact weights-only checkpoint (atomically: temp file, then rename)."""
     path = Path(path)

@@ -221,6 +221,28 @@ class ResumableLoader(DataLoader):
         self.sampler.resume(int(state["epoch"]), int(state["samples"]))
 
 
+def trained_batches(trainer) -> int:
+    """Batches of the current epoch a trainer has trained so far; once the epoch is over (also
+    when ``limit_train_batches`` ends it early) more than it has, so the loader moves on."""
+    if trainer is None:
+        return 0
+    done = trainer.fit_loop.epoch_loop.batch_progress.current.processed
+    return sys.maxsize if done >= trainer.num_training_batches else done
+
+
+def resumable_loader(dataset: Dataset, datamodule: pl.LightningDataModule, batch_size: int, seed: int = 0,
+                     num_workers: int = 0) -> ResumableLoader:
+    """The training loader of a data set whose items accept ``(epoch, index)``: order and
+    content from (seed, epoch, position), resumable mid-epoch from the datamodule's trainer."""
+    # its own generator: loading never draws from the global RNG, so a resumed run's random
+    # stream matches (see lightning_job)
+    loader = ResumableLoader(dataset, batch_size=batch_size, sampler=EpochSampler(dataset, seed),
+                             num_workers=num_workers, drop_last=True, persistent_workers=num_workers > 0,
+                             generator=torch.Generator().manual_seed(seed))
+    loader.trained_batches = lambda: trained_batches(datamodule.trainer)
+    return loader
+
+
 class ToyDataModule(pl.LightningDataModule):
     """Lightning data for the toy set: one source's crops (priors), mixtures only
     (unsupervised separator) or (mixture, sources) pairs (supervised bound, evaluation).
@@ -241,22 +263,7 @@ class ToyDataModule(pl.LightningDataModule):
     def train_dataloader(self) -> DataLoader:
         h = self.hparams
         ds = ToyDataset("train", h.mode, h.source, h.crop_length, h.train_crops, True, seed=h.seed)
-        # order and crops from (seed, epoch, position); its own generator: loading never draws
-        # from the global RNG, so a resumed run's random stream matches (see lightning_job)
-        loader = ResumableLoader(ds, batch_size=h.batch_size, sampler=EpochSampler(ds, h.seed),
-                                 num_workers=h.num_workers, drop_last=True, persistent_workers=h.num_workers > 0,
-                                 generator=torch.Generator().manual_seed(h.seed))
-        loader.trained_batches = self._trained_batches
-        return loader
-
-    def _trained_batches(self) -> int:
-        """Batches of the current epoch trained so far; once the epoch is over (also when
-        ``limit_train_batches`` ends it early) more than it has, so the loader moves on."""
-        trainer = self.trainer
-        if trainer is None:
-            return 0
-        done = trainer.fit_loop.epoch_loop.batch_progress.current.processed
-        return sys.maxsize if done >= trainer.num_training_batches else done
+        return resumable_loader(ds, self, h.batch_size, h.seed, h.num_workers)
 
     def val_dataloader(self) -> DataLoader:
         h = self.hparams

@@ -7,7 +7,7 @@ import pytorch_lightning as pl
 import torch
 from torch import nn
 
-from .checkpoint import describe_prior
+from .checkpoint import copy_prior_weights, describe_prior
 from .noise import NoiseSchedule
 
 
@@ -28,15 +28,19 @@ class SourcePrior(pl.LightningModule):
         lr, weight_decay, warmup_steps, max_lr_steps: Adam with linear warm-up and cosine decay.
         media_seconds: after each validation, a sample this long (σ = 0) is drawn and logged
             as audio and spectrogram to W&B (0 turns it off; nothing happens without W&B).
+        init_weights: optional prior checkpoint (``.pt`` or ``.ckpt``) to fine-tune from: its
+            weights are copied into ``model``, which must have the same class and arguments.
     """
 
     def __init__(self, model: nn.Module, source: str, sample_rate: int = 14_700,
                  sigma_min: float = 0.01, sigma_max: float = 0.5, p_clean: float = 0.25, lr: float = 1e-3, weight_decay: float = 0.0,
                  warmup_steps: int = 200, max_lr_steps: int = 0, grad_clip_norm: float | None = None,
-                 media_seconds: float = 0.25):
+                 media_seconds: float = 0.25, init_weights: str | None = None):
         super().__init__()
         self.save_hyperparameters(ignore=["model"])
         self.model = model
+        if init_weights:
+            copy_prior_weights(init_weights, model)
         self.noise = NoiseSchedule(sigma_min, sigma_max, p_clean)
 
     def nll(self, x: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:

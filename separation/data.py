@@ -9,7 +9,7 @@ import pytorch_lightning as pl
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from priors.data import TOY_SOURCES, ToyDataset, item_rng
+from priors.data import TOY_SOURCES, ToyDataset, item_rng, resumable_loader
 
 
 class BankMixtures(Dataset):
@@ -116,8 +116,7 @@ class SeparationDataModule(pl.LightningDataModule):
 
     def train_dataloader(self) -> DataLoader:
         h = self.hparams
-        return DataLoader(self.train_dataset(), batch_size=h.batch_size, shuffle=True, drop_last=True,
-                          num_workers=h.num_workers, persistent_workers=h.num_workers > 0)
+        return resumable_loader(self.train_dataset(), self, h.batch_size, h.seed, h.num_workers)
 
     def val_dataloader(self) -> DataLoader:
         h = self.hparams

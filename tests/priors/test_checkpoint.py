@@ -49,3 +49,17 @@ def test_priors_are_found_by_source_name_without_a_manifest(tiny_priors_dir):
     assert [m["source"] for m in metas] == order
     with pytest.raises(CheckpointError, match="vocals"):
         load_priors(tiny_priors_dir, sources=["vocals", "sin", "saw", "square"])
+
+
+def test_a_prior_job_can_start_from_exported_weights(tiny_priors_dir):
+    from priors.module import SourcePrior
+
+    trained, meta = load_prior(tiny_priors_dir / "square.pt")
+    fresh = tiny_wavenet()
+    x = torch.rand(2, 64) * 2 - 1
+    assert not torch.equal(fresh.log_prob(x, 0.1), trained.log_prob(x, 0.1))
+    job = SourcePrior(fresh, source="square", init_weights=str(tiny_priors_dir / "square.pt"))
+    assert job.model is fresh and torch.equal(fresh.log_prob(x, 0.1), trained.log_prob(x, 0.1))
+    other = type(fresh)(**{**fresh.init_args, "residual_channels": fresh.init_args["residual_channels"] * 2})
+    with pytest.raises(CheckpointError, match="does not match"):
+        SourcePrior(other, source="square", init_weights=str(tiny_priors_dir / "square.pt"))
