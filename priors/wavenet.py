@@ -129,13 +129,25 @@ class WaveNet(RecordsInitArgs, nn.Module):
         """Sample n waveforms of ``length`` samples with cached convolutions: O(T·layers),
         returns (n, length) in [-1, 1]. temperature 0 takes the most likely value."""
         device = device or next(self.parameters()).device
-        dummy = torch.zeros(n, 1, device=device)
-        cond = self._gate_biases(dummy, sigma, source)
+        return self.continue_from(torch.zeros(n, 0, device=device), length, sigma, source, temperature, progress)
+
+    @torch.no_grad()
+    def continue_from(self, prefix: torch.Tensor, length: int, sigma=None, source=None, temperature: float = 1.0,
+                      progress: bool = False) -> torch.Tensor:
+        """Sample continuations of given waveforms: the cached generator reads ``prefix``
+        (n, P) as its history (teacher forcing), then draws ``length`` more samples;
+        returns the continuation (n, length), without the prefix. P = 0 is :meth:`generate`."""
+        n, device = prefix.shape[0], prefix.device
+        cond = self._gate_biases(prefix, sigma, source)
         bufs = self._new_buffers(n, device, torch.float32)
         prev = torch.zeros(n, device=device)
+        for t in range(prefix.shape[1]):
+            self._step_params(bufs, t, prev, cond)
+            prev = prefix[:, t].float()
         out = torch.empty(n, length, device=device)
-        for t in tqdm(range(length), disable=not progress, desc="generate", leave=False):
-            params = self._step_params(bufs, t, prev, cond)
+        start = prefix.shape[1]
+        for i in tqdm(range(length), disable=not progress, desc="generate", leave=False):
+            params = self._step_params(bufs, start + i, prev, cond)
             prev = self.head.sample(params.unsqueeze(-1), temperature).squeeze(-1)
-            out[:, t] = prev
+            out[:, i] = prev
         return out

@@ -1,5 +1,6 @@
 """End-to-end smoke tests of the console script on tiny models."""
 import json
+import math
 
 import pytest
 
@@ -34,11 +35,14 @@ def test_train_prior_export_reload_sample_and_diagnose(tmp_path, capsys):
 
     out = tmp_path / "diag.json"
     assert main(["diagnose", "--priors", str(priors), "--n", "2", "--length", "128", "--sigma", "0", "0.1",
-                 "--json", str(out), "--plot", str(tmp_path / "diag.png"), "--samples", "2", "--quiet"]) == 0
+                 "--json", str(out), "--plot", str(tmp_path / "diag.png"), "--samples", "2", "--continuation", "96",
+                 "--quiet"]) == 0
     res = json.loads(out.read_text())
     assert res["sources"] == ["sin", "square", "saw", "triangle"] and res["sigmas"] == [0, 0.1]
     assert len(res["loglik"]) == 2 and all(len(r) == 4 and len(r[0]) == 4 for r in res["loglik"])
     assert set(res["samples"]["sin"]) == {"generated", "real"}
+    assert set(res["continuation"]) == set(res["sources"])
+    assert res["continuation"]["saw"]["length"] == 32 and math.isfinite(res["continuation"]["saw"]["snr_db"])
     assert (tmp_path / "diag.png").stat().st_size > 0 and (tmp_path / "diag_samples.png").is_file()
     assert "σ = 0.1" in capsys.readouterr().out
 

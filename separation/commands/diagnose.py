@@ -5,8 +5,11 @@ crops plus silence, the mixture and white noise; entries = mean log-density in n
 sample of the crop + σ·ε under the prior conditioned on σ. ``--samples N`` also draws N
 samples per prior and compares them with real crops (rms, spectral centroid,
 autocorrelation peak, and the samples' log-likelihood under every prior).
-JSON: ``{"sources", "sigmas", "loglik"[σ][prior][source], "extra_columns",
-"extra_loglik"[σ][prior][extra], "samples": {...}}``.
+``--continuation P`` primes each autoregressive prior with the first P samples of its own
+source's test crops and scores the continuation against the truth (SNR in dB): a prior that
+has learnt the source's long-range structure (a period) continues it; one that only knows the
+local shape does not. JSON: ``{"sources", "sigmas", "loglik"[σ][prior][source], "extra_columns",
+"extra_loglik"[σ][prior][extra], "samples": {...}, "continuation": {source: {...}}}``.
 """
 from __future__ import annotations
 
@@ -24,6 +27,9 @@ def add_arguments(parser) -> None:
     parser.add_argument("--data", default=None, help="stem folder (default: the toy test set)")
     parser.add_argument("--samples", type=int, default=0, help="also draw N samples per prior and compare")
     parser.add_argument("--temperature", type=float, default=1.0, help="sampling temperature for --samples")
+    parser.add_argument("--continuation", type=int, default=0, metavar="PREFIX",
+                        help="also prime each autoregressive prior with PREFIX samples of its own source's test "
+                             "crops and score its continuation (SNR vs the true continuation)")
     parser.add_argument("--json", default=None, help="write the results here")
     parser.add_argument("--plot", default=None, help="write a heatmap PNG here (and samples PNG beside it)")
     parser.add_argument("--wandb", choices=["off", "offline", "online"], default="off",
@@ -40,6 +46,25 @@ def format_matrix(rows: list[str], cols: list[str], values) -> str:
     for r, row in zip(rows, values):
         lines.append(f"{r:<12}" + "".join(f"{v:>{width}.2f}" for v in row))
     return "\n".join(lines)
+
+
+def continuation_table(priors, sources, columns, args) -> dict:
+    """Each autoregressive prior continues its own source's test crops (see
+    ``priors.diagnose.continuation_statistics``); priors without ``continue_from`` are left out."""
+    from priors.diagnose import continuation_statistics
+
+    if not 0 < args.continuation < args.length:
+        raise SystemExit(f"priorsep: error: --continuation must be in (0, --length={args.length})")
+    table = {}
+    print(f"\ncontinuation of real crops after {args.continuation} samples (temperature {args.temperature:g}):")
+    for prior, s in zip(priors, sources):
+        if not hasattr(prior, "continue_from"):
+            print(f"{s:>10}: not autoregressive, skipped")
+            continue
+        table[s] = continuation_statistics(prior, columns[s], args.continuation, args.temperature)
+        print(f"{s:>10}: SNR first 64 samples {table[s]['snr_db_first_64']:.1f} dB, "
+              f"whole {table[s]['length']} samples {table[s]['snr_db']:.1f} dB")
+    return table
 
 
 def run(args) -> int:
@@ -92,6 +117,8 @@ def run(args) -> int:
 
             plot_samples(Path(args.plot).with_name(Path(args.plot).stem + "_samples.png"),
                          {s: generated[s][:3].cpu() for s in sources}, {s: columns[s][:3].cpu() for s in sources}, sr)
+    if args.continuation:
+        result["continuation"] = continuation_table(priors, sources, columns, args)
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(args.json).with_suffix(".tmp")

@@ -56,6 +56,24 @@ def test_generate_is_reproducible_and_consistent_with_forward():
     assert torch.allclose(greedy, a, atol=1e-5)
 
 
+def test_continuation_reads_the_prefix_as_history():
+    net = _net().float()
+    torch.manual_seed(2)
+    prefix = torch.rand(2, 40) * 2 - 1
+    kept = prefix.clone()
+    greedy = net.continue_from(prefix, 30, sigma=0.0, temperature=0.0)
+    assert greedy.shape == (2, 30) and torch.equal(prefix, kept)
+    # greedy continuation = argmax means of the teacher-forced pass over prefix + continuation
+    whole = torch.cat([prefix, greedy], 1)
+    assert torch.allclose(net.head.sample(net(whole, sigma=0.0), 0.0)[:, 40:], greedy, atol=1e-5)
+    # the prefix matters, and an empty prefix is generate() with the same random stream
+    assert not torch.allclose(greedy, net.continue_from(-prefix, 30, sigma=0.0, temperature=0.0))
+    torch.manual_seed(3)
+    a = net.continue_from(torch.zeros(2, 0), 25, sigma=0.0)
+    torch.manual_seed(3)
+    assert torch.equal(a, net.generate(2, 25, sigma=0.0))
+
+
 def test_conditioning_changes_the_output():
     net = _net(n_sources=2)
     x = torch.rand(1, 40, dtype=torch.float64) * 2 - 1
