@@ -42,7 +42,7 @@ demo: install
 results: install
 	# every table and figure of the README, from the shipped checkpoints and fixed seeds
 	$(VENV)/bin/priorsep diagnose --priors checkpoints/toy --n 16 --length 4096 --sigma 0 0.01 0.05 0.1 0.3 \
-	    --samples 16 --seed 0 --json results/diagnose_toy.json --plot results/diagnose_toy.png --quiet
+	    --samples 16 --continuation 2048 --seed 0 --json results/diagnose_toy.json --plot results/diagnose_toy.png --quiet
 	$(VENV)/bin/priorsep benchmark toy --methods mixture nmf variational sleep wake-sleep remix supervised \
 	    --n 256 --length 16384 --seed 0 --json results/toy_benchmark.json --plot results/toy_benchmark.png --quiet
 	$(VENV)/bin/priorsep benchmark toy --methods mixture langevin variational --n 4 --length 16384 --seed 0 \
