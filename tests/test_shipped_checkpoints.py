@@ -1,0 +1,27 @@
+"""The shipped checkpoint folders are consistent: every separator was trained against the
+priors of its own folder (content hashes), every file loads, and all of them stay small."""
+from pathlib import Path
+
+import pytest
+
+from priors.checkpoint import load_priors
+from separation.checkpoints import load_separator
+
+ROOT = Path(__file__).resolve().parents[1] / "checkpoints"
+FOLDERS = sorted(p for p in ROOT.iterdir() if (p / "manifest.json").is_file()) if ROOT.is_dir() else []
+
+
+@pytest.mark.parametrize("folder", FOLDERS, ids=[p.name for p in FOLDERS])
+def test_shipped_separators_match_their_priors(folder):
+    priors, metas = load_priors(folder)
+    sources = [m["source"] for m in metas]
+    separators = sorted(folder.glob("separator*.pt"))
+    assert separators, f"{folder} ships priors but no separator"
+    for path in separators:
+        sep = load_separator(path, sources=sources, priors_dir=folder, sample_rate=metas[0]["sample_rate"])
+        assert sep is not None
+
+
+def test_shipped_checkpoints_stay_small():
+    total = sum(f.stat().st_size for f in ROOT.rglob("*") if f.is_file())
+    assert 0 < total < 20 * 2**20, total
