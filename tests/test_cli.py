@@ -67,3 +67,10 @@ def test_make_toy_writes_musdb_layout(tmp_path):
     mean = sum(stems[s] for s in ["sin", "square", "saw", "triangle"]) / 4
     assert abs(stems["mixture"] - mean).max() < 1e-3  # 16-bit PCM
     assert main(["make-toy", "--out", str(tmp_path / "toy"), "--n-train", "1", "--n-test", "1", "--quiet"]) == 2
+
+
+def test_diagnose_continuation_longer_than_the_crop_is_a_one_line_error(tiny_priors_dir, capsys):
+    assert main(["diagnose", "--priors", str(tiny_priors_dir), "--n", "1", "--length", "64", "--sigma", "0",
+                 "--continuation", "64", "--quiet"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("priorsep: error: --continuation 64") and "\n" not in err

@@ -53,8 +53,10 @@ def continuation_table(priors, sources, columns, args) -> dict:
     ``priors.diagnose.continuation_statistics``); priors without ``continue_from`` are left out."""
     from priors.diagnose import continuation_statistics
 
+    from ..errors import PriorsepError
+
     if not 0 < args.continuation < args.length:
-        raise SystemExit(f"priorsep: error: --continuation must be in (0, --length={args.length})")
+        raise PriorsepError(f"--continuation {args.continuation}: must be in (0, --length={args.length})")
     table = {}
     print(f"\ncontinuation of real crops after {args.continuation} samples (temperature {args.temperature:g}):")
     for prior, s in zip(priors, sources):
