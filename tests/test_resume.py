@@ -25,12 +25,13 @@ MAX_STEPS = 90  # long enough (a few seconds) to be killed well before the end
 KILL_AFTER = 3  # SIGKILL once a checkpoint of at least this many steps is on disk
 TIMEOUT = 120
 
+#: small data and a quiet trainer, shared by the prior and separator jobs
+TINY_RUN = ["--data.init_args.crop_length=256", "--data.init_args.batch_size=2", "--data.init_args.val_crops=2",
+            "--trainer.limit_val_batches=1", "--trainer.val_check_interval=3",  # kill test: right after each save
+            "--trainer.num_sanity_val_steps=0", "--trainer.log_every_n_steps=1", "--trainer.enable_progress_bar=false",
+            "--trainer.enable_model_summary=false"]
 TINY = ["--model.model.init_args.n_layers=3", "--model.model.init_args.residual_channels=8",
-        "--model.model.init_args.skip_channels=8", "--data.init_args.crop_length=256",
-        "--data.init_args.batch_size=2", f"--trainer.max_steps={MAX_STEPS}", "--data.init_args.val_crops=2",
-        "--trainer.limit_val_batches=1", "--trainer.val_check_interval=3",  # kill test: right after each save
-        "--trainer.num_sanity_val_steps=0", "--trainer.log_every_n_steps=1", "--trainer.enable_progress_bar=false",
-        "--trainer.enable_model_summary=false"]
+        "--model.model.init_args.skip_channels=8", f"--trainer.max_steps={MAX_STEPS}", *TINY_RUN]
 
 
 def _job(run_dir: Path, log_version: str, extra=()) -> list[str]:
@@ -142,10 +143,7 @@ def _assert_same_weights(a: dict, b: dict) -> None:
     assert all(torch.equal(a[k], b[k]) for k in a), {k: d for k, d in diff.items() if d}
 
 
-TINY_SEPARATOR = ["--model.encoder.init_args.n_layers=2", "--model.encoder.init_args.channels=4",
-                  "--data.init_args.crop_length=128", "--data.init_args.batch_size=2", "--data.init_args.val_crops=2",
-                  "--trainer.limit_val_batches=1", "--trainer.val_check_interval=3", "--trainer.num_sanity_val_steps=0",
-                  "--trainer.enable_progress_bar=false", "--trainer.enable_model_summary=false"]
+TINY_SEPARATOR = ["--model.encoder.init_args.n_layers=2", "--model.encoder.init_args.channels=4", *TINY_RUN]
 
 
 @pytest.mark.parametrize("job_kind", ["prior", "separator"])

@@ -3,9 +3,9 @@ elsewhere, on 16 test crops of 4 096 samples (first 1 024 left out).
 Usage: python notebooks/probes/jump_loglik.py PRIOR.pt SOURCE"""
 import sys, torch, numpy as np
 from priors.checkpoint import load_prior
-from priors.data import ToyGenerator
+from priors.data import TOY_SOURCES, ToyGenerator
 torch.set_num_threads(1)
-p, _ = load_prior(sys.argv[1]); K = ["sin","square","saw","triangle"].index(sys.argv[2])
+p, _ = load_prior(sys.argv[1]); K = list(TOY_SOURCES).index(sys.argv[2])
 g = ToyGenerator()
 x = torch.from_numpy(np.stack([g.crop("test", i, 0, 4096)[K] for i in range(16)])).float()
 with torch.no_grad(): lp = p.log_prob(x, 0.0)[:, 1024:]

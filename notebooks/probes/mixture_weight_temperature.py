@@ -2,11 +2,11 @@
 autocorrelation peak and rms of 16 × 3 072 samples. Usage: python notebooks/probes/mixture_weight_temperature.py SOURCE [PRIOR]"""
 import torch, sys
 from priors.checkpoint import load_prior
-from priors.diagnose import autocorrelation_peak
+from priors.data import TOY_SAMPLE_RATE
+from priors.diagnose import signal_statistics
 torch.set_num_threads(1)
 src = sys.argv[1]; path = sys.argv[2] if len(sys.argv) > 2 else f"checkpoints/toy/{src}.pt"
 p,_ = load_prior(path); head = p.head
-orig = head.sample
 for tp in [1.0, 0.5, 0.3]:
     def sample(params, temperature=1.0, tp=tp):
         logit_pi, mu, log_s = head._split(params)
@@ -17,4 +17,5 @@ for tp in [1.0, 0.5, 0.3]:
     head.sample = sample
     torch.manual_seed(0)
     x = p.generate(16, 4096, sigma=0.0, temperature=1.0)[:, 1024:]
-    print(src, "pi-temperature", tp, f"ac={autocorrelation_peak(x).median():.2f} rms={x.pow(2).mean(-1).sqrt().median():.2f}", flush=True)
+    stats = signal_statistics(x, TOY_SAMPLE_RATE)
+    print(src, "pi-temperature", tp, f"ac={stats['autocorrelation_peak']:.2f} rms={stats['rms']:.2f}", flush=True)
