@@ -50,19 +50,20 @@ def build_model(class_path: str, init_args: dict) -> nn.Module:
     return getattr(importlib.import_module(module_name), class_name)(**init_args)
 
 
-def _read(path: Path, map_location) -> dict:
+def _read(path: Path) -> dict:
     if not path.is_file():
         raise CheckpointError(f"{path}: checkpoint not found")
     try:
-        return torch.load(path, map_location=map_location, weights_only=False)
+        return torch.load(path, map_location="cpu", weights_only=False)
     except Exception as err:  # torch raises many types for corrupt files
         raise CheckpointError(f"{path}: not a readable checkpoint ({type(err).__name__})") from None
 
 
-def load_prior(path: str | Path, map_location="cpu") -> tuple[nn.Module, dict]:
-    """Rebuild a prior from a compact ``.pt`` or a Lightning ``.ckpt``: (model in eval mode, meta)."""
+def load_prior(path: str | Path, device="cpu") -> tuple[nn.Module, dict]:
+    """Rebuild a prior from a compact ``.pt`` or a Lightning ``.ckpt``: (model in eval mode on the
+    ``device``, meta)."""
     path = Path(path)
-    ckpt = _read(path, map_location)
+    ckpt = _read(path)
     if not isinstance(ckpt, dict):
         raise CheckpointError(f"{path}: not a priorsep checkpoint")
     if ckpt.get("format") == FORMAT:
@@ -78,7 +79,7 @@ def load_prior(path: str | Path, map_location="cpu") -> tuple[nn.Module, dict]:
         model.load_state_dict({k: v.float() for k, v in state.items()})
     except RuntimeError as err:
         raise CheckpointError(f"{path}: weights do not fit {meta['class_path']} ({str(err).splitlines()[0]})") from None
-    return model.eval(), meta
+    return model.to(device).eval(), meta
 
 
 def copy_prior_weights(path: str | Path, model: nn.Module) -> dict:
@@ -133,14 +134,14 @@ def prior_files(directory: str | Path, sources: list[str] | None = None) -> list
     return files
 
 
-def load_priors(directory: str | Path, map_location="cpu", sources: list[str] | None = None):
+def load_priors(directory: str | Path, device="cpu", sources: list[str] | None = None):
     """Load every prior of a directory: (list of models, list of metas), in source order.
 
     With ``sources`` given, refuses a directory whose source set differs.
     """
     models, metas = [], []
     for f in prior_files(directory, sources):
-        m, meta = load_prior(f, map_location)
+        m, meta = load_prior(f, device)
         meta["hash"] = file_hash(f)
         models.append(m)
         metas.append(meta)

@@ -14,6 +14,15 @@ def test_compact_checkpoint_round_trip(tiny_priors_dir):
     assert torch.equal(model.log_prob(x, 0.1), again.log_prob(x, 0.1))
 
 
+def test_priors_load_onto_the_requested_device(tiny_priors_dir):
+    # `priorsep sample/diagnose/benchmark --device cuda` broke on a GPU: weights were read to the
+    # device but the rebuilt model stayed on the CPU. "meta" stands in for a GPU here.
+    models, _ = load_priors(tiny_priors_dir, torch.device("meta"))
+    for model in models:
+        tensors = list(model.parameters()) + list(model.buffers())
+        assert tensors and all(t.device.type == "meta" for t in tensors)
+
+
 def test_load_priors_in_manifest_order_and_validates_sources(tiny_priors_dir):
     models, metas = load_priors(tiny_priors_dir, sources=TOY)
     assert [m["source"] for m in metas] == TOY and all(len(m["hash"]) == 16 for m in metas)
