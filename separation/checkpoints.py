@@ -66,7 +66,9 @@ def load_separator(path: str | Path, device="cpu", sources: list[str] | None = N
 
     Refuses (CheckpointError, one line) a file that is missing, corrupt, not a separator,
     trained for other ``sources`` or another ``sample_rate``, or — with ``priors_dir`` — trained
-    against other priors.
+    against other priors. A ``supervised`` separator is exempt from the last check: it learned
+    from (mixture, sources) pairs and the priors never entered its loss, so it may sit beside
+    any priors for the same sources.
     """
     path = Path(path)
     if not path.is_file():
@@ -87,7 +89,7 @@ def load_separator(path: str | Path, device="cpu", sources: list[str] | None = N
         raise CheckpointError(f"{path}: separator works at {meta['sample_rate']} Hz, the data is at {sample_rate} Hz")
     if sources is not None and list(sources) != list(meta["sources"]):
         raise CheckpointError(f"{path}: separator is for {meta['sources']}, expected {list(sources)}")
-    if priors_dir is not None and meta.get("priors"):
+    if priors_dir is not None and meta.get("priors") and meta.get("objective") != "supervised":
         from priors.checkpoint import file_hash, prior_files
 
         now = {f.stem: file_hash(f) for f in prior_files(priors_dir, list(meta["sources"]))}

@@ -6,10 +6,12 @@ from pathlib import Path
 
 import torch
 
+from .separate import DEFAULT_MODEL
+
 
 def add_arguments(parser) -> None:
     parser.add_argument("--out", default="demo_out")
-    parser.add_argument("--model", default="checkpoints/toy/separator.pt")
+    parser.add_argument("--model", default=DEFAULT_MODEL)
     parser.add_argument("--index", type=int, default=0, help="toy test example")
     parser.add_argument("--seconds", type=float, default=3.0)
 

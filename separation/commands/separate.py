@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-DEFAULT_MODEL = "checkpoints/toy/separator.pt"
+DEFAULT_MODEL = "checkpoints/toy_gpu/separator_sleep.pt"
 
 
 def add_arguments(parser) -> None:

@@ -106,6 +106,9 @@ def test_separator_checkpoint_round_trip_and_mismatch(tiny_priors_dir, tmp_path)
     save_prior(tiny_priors_dir / "saw.pt", model, meta)
     with pytest.raises(CheckpointError, match="other priors"):
         load_separator(path, priors_dir=tiny_priors_dir)
+    # the priors never entered a supervised separator's loss: it may sit beside any priors
+    save_separator(path, sep.encoder, {**sep.describe(), "objective": "supervised"})
+    assert load_separator(path, priors_dir=tiny_priors_dir) is not None
     with pytest.raises(CheckpointError, match="not a separator"):
         load_separator(tiny_priors_dir / "sin.pt")
 
