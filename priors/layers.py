@@ -108,29 +108,37 @@ class GatedResidualBlock(nn.Module):
         z = self.gate(self.conv(x), cond)
         return (x + self.res(z)) * math.sqrt(0.5), self.skip(z)
 
-    def conditioning_bias(self, cond: torch.Tensor | None) -> torch.Tensor | None:
-        """The gate's conditioning term (batch, 2·channels), constant over time: computed once
-        per generated sequence instead of once per sample."""
-        return self.cond(cond) if self.cond is not None and cond is not None else None
+    @torch.no_grad()
+    def step_plan(self, cond: torch.Tensor | None) -> dict:
+        """Constants of :meth:`step` for one generated sequence: each tap's weight (C, 2C), the
+        gate bias with the conditioning folded in ((batch, 2C) or (2C,)), the residual weight
+        and bias pre-scaled by √½, and the skip weight (C, S) (the caller sums the skip biases)."""
+        w = self.conv.weight  # (2C, C, k)
+        bias = self.conv.bias
+        if self.cond is not None and cond is not None:
+            bias = bias + self.cond(cond)
+        r = math.sqrt(0.5)
+        return {"taps": [w[:, :, j].t() for j in range(self.kernel_size)], "gate_bias": bias,
+                "res_w": (self.res.weight.squeeze(-1) * r).t(), "res_b": self.res.bias * r,
+                "skip_w": self.skip.weight.squeeze(-1).t()}
 
-    def step(self, history: list[torch.Tensor], cond_bias: torch.Tensor | None):
-        """One time step from cached inputs.
+    def step(self, history: list[torch.Tensor], plan: dict, out: torch.Tensor | None) -> torch.Tensor:
+        """One time step from cached inputs, with fused matrix products.
 
         history: this layer's inputs at times t-(k-1)·d, …, t-d, t, each (batch, channels);
-        cond_bias from :meth:`conditioning_bias`.
-        Returns (residual (batch, channels), skip (batch, skip)).
+        plan from :meth:`step_plan`. Writes the residual output (x_t + res(z))·√½ into ``out``
+        (batch, channels) unless it is None (the last layer's is unused); returns the gated
+        activation z (batch, channels), whose skip projection the caller accumulates.
         """
-        w = self.conv.weight  # (2C, C, k)
-        h = F.linear(history[-1], w[:, :, -1], self.conv.bias)
+        h = torch.addmm(plan["gate_bias"], history[-1], plan["taps"][-1])
         for j in range(len(history) - 1):
-            h = h + F.linear(history[j], w[:, :, j])
-        if cond_bias is not None:
-            h = h + cond_bias
-        z = gated_activation(h)
-        x_t = history[-1]
-        res = F.linear(z, self.res.weight.squeeze(-1), self.res.bias)
-        skip = F.linear(z, self.skip.weight.squeeze(-1), self.skip.bias)
-        return (x_t + res) * math.sqrt(0.5), skip
+            h.addmm_(history[j], plan["taps"][j])
+        a, b = h.chunk(2, dim=1)
+        z = torch.tanh(a).mul_(torch.sigmoid(b))
+        if out is not None:
+            torch.addmm(plan["res_b"], z, plan["res_w"], out=out)
+            out.add_(history[-1], alpha=math.sqrt(0.5))
+        return z
 
 
 def dilations(n_layers: int, n_stacks: int) -> list[int]:

@@ -77,31 +77,45 @@ class WaveNet(RecordsInitArgs, nn.Module):
         return self.head.log_prob(self(x, sigma, source), x)
 
     # ------------------------------------------------------------------ generation
-    def _step_params(self, buffers, t: int, x_prev: torch.Tensor, cond) -> torch.Tensor:
-        """Advance the caches by one sample. x_prev (batch,) is x_{t-1}; cond: one gate bias
-        per block (see :meth:`_gate_biases`); returns (batch, n_params)."""
+    def _step_params(self, buffers, t: int, x_prev: torch.Tensor, plan: dict) -> torch.Tensor:
+        """Advance the caches by one sample. x_prev (batch,) is x_{t-1}; plan: the sequence's
+        constants (see :meth:`_plan`); returns (batch, n_params). Each layer writes its output
+        straight into the next layer's ring-buffer slot."""
         in_buf = buffers[0]  # time-major ring buffers: (slots, batch, channels)
         in_buf[t % in_buf.shape[0]] = x_prev.unsqueeze(1)
         k_in = self.input_kernel_size
-        w = self.input_conv.weight  # (C, 1, k_in)
-        h = self.input_conv.bias
-        for j in range(k_in):
-            h = h + F.linear(in_buf[(t - (k_in - 1 - j)) % in_buf.shape[0]], w[:, :, j])
-        skips = 0.0
-        for block, buf, bias in zip(self.blocks, buffers[1:], cond):
+        first = buffers[1][t % buffers[1].shape[0]]
+        taps = plan["input_taps"]
+        torch.addmm(self.input_conv.bias, in_buf[t % k_in], taps[-1], out=first)
+        for j in range(k_in - 1):
+            first.addmm_(in_buf[(t - (k_in - 1 - j)) % k_in], taps[j])
+        skips = None
+        last = len(self.blocks) - 1
+        for i, (block, block_plan) in enumerate(zip(self.blocks, plan["blocks"])):
+            buf = buffers[1 + i]
             size = buf.shape[0]
-            buf[t % size] = h
             history = [buf[(t - (block.kernel_size - 1 - j) * block.dilation) % size] for j in range(block.kernel_size)]
-            h, s = block.step(history, bias)
-            skips = skips + s
-        z = F.relu(skips * self.skip_scale)
-        z = F.relu(F.linear(z, self.out1.weight.squeeze(-1), self.out1.bias))
-        return F.linear(z, self.out2.weight.squeeze(-1), self.out2.bias)
+            out = buffers[2 + i][t % buffers[2 + i].shape[0]] if i < last else None
+            z = block.step(history, block_plan, out)
+            if skips is None:
+                skips = torch.addmm(plan["skip_bias"], z, block_plan["skip_w"])
+            else:
+                skips.addmm_(z, block_plan["skip_w"])
+        z = torch.addmm(self.out1.bias, skips.relu_(), plan["out1_w"]).relu_()
+        return torch.addmm(self.out2.bias, z, plan["out2_w"])
 
-    def _gate_biases(self, x: torch.Tensor, sigma, source) -> list:
-        """Per-block conditioning terms of the gates, computed once per generated sequence."""
+    @torch.no_grad()
+    def _plan(self, x: torch.Tensor, sigma, source) -> dict:
+        """Constants of the cached generator for one batch of sequences, computed once: every
+        block's fused weights and conditioned gate bias, the summed skip biases, and the output
+        weights with the skip scale folded in (relu(a·s) = a·relu(s) for a > 0)."""
         cond = self._cond(x, sigma, source)
-        return [block.conditioning_bias(cond) for block in self.blocks]
+        w_in = self.input_conv.weight  # (C, 1, k_in)
+        return {"input_taps": [w_in[:, :, j].t() for j in range(self.input_kernel_size)],
+                "blocks": [block.step_plan(cond) for block in self.blocks],
+                "skip_bias": sum(block.skip.bias for block in self.blocks),
+                "out1_w": (self.out1.weight.squeeze(-1) * self.skip_scale).t(),
+                "out2_w": self.out2.weight.squeeze(-1).t()}
 
     def _new_buffers(self, batch: int, device, dtype):
         c = self.input_conv.out_channels
@@ -114,12 +128,12 @@ class WaveNet(RecordsInitArgs, nn.Module):
     def incremental_forward(self, x: torch.Tensor, sigma=None, source=None) -> torch.Tensor:
         """The cached generator driven by a given waveform (teacher forcing), one sample at a
         time: x (batch, time) -> params (batch, n_params, time). Equals :meth:`forward`."""
-        cond = self._gate_biases(x, sigma, source)
+        plan = self._plan(x, sigma, source)
         bufs = self._new_buffers(x.shape[0], x.device, x.dtype)
         prev = torch.zeros(x.shape[0], device=x.device, dtype=x.dtype)
         out = []
         for t in range(x.shape[1]):
-            out.append(self._step_params(bufs, t, prev, cond))
+            out.append(self._step_params(bufs, t, prev, plan))
             prev = x[:, t]
         return torch.stack(out, dim=-1)
 
@@ -138,16 +152,16 @@ class WaveNet(RecordsInitArgs, nn.Module):
         (n, P) as its history (teacher forcing), then draws ``length`` more samples;
         returns the continuation (n, length), without the prefix. P = 0 is :meth:`generate`."""
         n, device = prefix.shape[0], prefix.device
-        cond = self._gate_biases(prefix, sigma, source)
+        plan = self._plan(prefix, sigma, source)
         bufs = self._new_buffers(n, device, torch.float32)
         prev = torch.zeros(n, device=device)
         for t in range(prefix.shape[1]):
-            self._step_params(bufs, t, prev, cond)
+            self._step_params(bufs, t, prev, plan)
             prev = prefix[:, t].float()
         out = torch.empty(n, length, device=device)
         start = prefix.shape[1]
         for i in tqdm(range(length), disable=not progress, desc="generate", leave=False):
-            params = self._step_params(bufs, start + i, prev, cond)
+            params = self._step_params(bufs, start + i, prev, plan)
             prev = self.head.sample(params.unsqueeze(-1), temperature).squeeze(-1)
             out[:, i] = prev
         return out
