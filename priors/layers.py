@@ -82,6 +82,21 @@ def gated_activation(h: torch.Tensor) -> torch.Tensor:
     return torch.tanh(a) * torch.sigmoid(b)
 
 
+def conv_taps(weight: torch.Tensor) -> list[torch.Tensor]:
+    """A Conv1d weight (out, in, k) as k matrices (in, out), one per tap, for stepwise use."""
+    return [weight[:, :, j].t() for j in range(weight.shape[-1])]
+
+
+def conv_step(bias: torch.Tensor, history: list[torch.Tensor], taps: list[torch.Tensor],
+              out: torch.Tensor | None = None) -> torch.Tensor:
+    """One output sample of a convolution from its cached inputs: bias + Σ_j history[j] @ taps[j].
+    history[j] (batch, in) pairs with taps[j] (in, out); written into ``out`` when given."""
+    h = torch.addmm(bias, history[-1], taps[-1], out=out)
+    for x, w in zip(history[:-1], taps[:-1]):
+        h.addmm_(x, w)
+    return h
+
+
 class GatedResidualBlock(nn.Module):
     """WaveNet block: dilated conv -> (+ conditioning) -> tanh·sigmoid gate -> residual and skip.
 
@@ -113,12 +128,11 @@ class GatedResidualBlock(nn.Module):
         """Constants of :meth:`step` for one generated sequence: each tap's weight (C, 2C), the
         gate bias with the conditioning folded in ((batch, 2C) or (2C,)), the residual weight
         and bias pre-scaled by √½, and the skip weight (C, S) (the caller sums the skip biases)."""
-        w = self.conv.weight  # (2C, C, k)
         bias = self.conv.bias
         if self.cond is not None and cond is not None:
             bias = bias + self.cond(cond)
         r = math.sqrt(0.5)
-        return {"taps": [w[:, :, j].t() for j in range(self.kernel_size)], "gate_bias": bias,
+        return {"taps": conv_taps(self.conv.weight), "gate_bias": bias,
                 "res_w": (self.res.weight.squeeze(-1) * r).t(), "res_b": self.res.bias * r,
                 "skip_w": self.skip.weight.squeeze(-1).t()}
 
@@ -130,10 +144,7 @@ class GatedResidualBlock(nn.Module):
         (batch, channels) unless it is None (the last layer's is unused); returns the gated
         activation z (batch, channels), whose skip projection the caller accumulates.
         """
-        h = torch.addmm(plan["gate_bias"], history[-1], plan["taps"][-1])
-        for j in range(len(history) - 1):
-            h.addmm_(history[j], plan["taps"][j])
-        a, b = h.chunk(2, dim=1)
+        a, b = conv_step(plan["gate_bias"], history, plan["taps"]).chunk(2, dim=1)
         z = torch.tanh(a).mul_(torch.sigmoid(b))
         if out is not None:
             torch.addmm(plan["res_b"], z, plan["res_w"], out=out)

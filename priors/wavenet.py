@@ -10,7 +10,14 @@ from tqdm.auto import tqdm
 
 from .config import RecordsInitArgs
 from .distributions import make_head
-from .layers import Conv1d, GatedResidualBlock, GlobalConditioning, dilations
+from .layers import Conv1d, GatedResidualBlock, GlobalConditioning, conv_step, conv_taps, dilations
+
+
+def ring_history(buf: torch.Tensor, t: int, kernel_size: int, dilation: int) -> list[torch.Tensor]:
+    """A convolution's cached inputs at times t-(k-1)·d, …, t-d, t from a ring buffer
+    (slots, batch, channels) written at slot t % slots; each (batch, channels)."""
+    size = buf.shape[0]
+    return [buf[(t - (kernel_size - 1 - j) * dilation) % size] for j in range(kernel_size)]
 
 
 class WaveNet(RecordsInitArgs, nn.Module):
@@ -82,19 +89,14 @@ class WaveNet(RecordsInitArgs, nn.Module):
         constants (see :meth:`_plan`); returns (batch, n_params). Each layer writes its output
         straight into the next layer's ring-buffer slot."""
         in_buf = buffers[0]  # time-major ring buffers: (slots, batch, channels)
-        in_buf[t % in_buf.shape[0]] = x_prev.unsqueeze(1)
         k_in = self.input_kernel_size
-        first = buffers[1][t % buffers[1].shape[0]]
-        taps = plan["input_taps"]
-        torch.addmm(self.input_conv.bias, in_buf[t % k_in], taps[-1], out=first)
-        for j in range(k_in - 1):
-            first.addmm_(in_buf[(t - (k_in - 1 - j)) % k_in], taps[j])
+        in_buf[t % k_in] = x_prev.unsqueeze(1)
+        conv_step(self.input_conv.bias, ring_history(in_buf, t, k_in, 1), plan["input_taps"],
+                  out=buffers[1][t % buffers[1].shape[0]])
         skips = None
         last = len(self.blocks) - 1
         for i, (block, block_plan) in enumerate(zip(self.blocks, plan["blocks"])):
-            buf = buffers[1 + i]
-            size = buf.shape[0]
-            history = [buf[(t - (block.kernel_size - 1 - j) * block.dilation) % size] for j in range(block.kernel_size)]
+            history = ring_history(buffers[1 + i], t, block.kernel_size, block.dilation)
             out = buffers[2 + i][t % buffers[2 + i].shape[0]] if i < last else None
             z = block.step(history, block_plan, out)
             if skips is None:
@@ -110,14 +112,15 @@ class WaveNet(RecordsInitArgs, nn.Module):
         block's fused weights and conditioned gate bias, the summed skip biases, and the output
         weights with the skip scale folded in (relu(a·s) = a·relu(s) for a > 0)."""
         cond = self._cond(x, sigma, source)
-        w_in = self.input_conv.weight  # (C, 1, k_in)
-        return {"input_taps": [w_in[:, :, j].t() for j in range(self.input_kernel_size)],
+        return {"input_taps": conv_taps(self.input_conv.weight),
                 "blocks": [block.step_plan(cond) for block in self.blocks],
                 "skip_bias": sum(block.skip.bias for block in self.blocks),
                 "out1_w": (self.out1.weight.squeeze(-1) * self.skip_scale).t(),
                 "out2_w": self.out2.weight.squeeze(-1).t()}
 
     def _new_buffers(self, batch: int, device, dtype):
+        """Time-major ring buffers (slots, batch, channels): the input's last k_in samples, and
+        each block's last (k-1)·d+1 inputs (read with :func:`ring_history`)."""
         c = self.input_conv.out_channels
         bufs = [torch.zeros(self.input_kernel_size, batch, 1, device=device, dtype=dtype)]
         bufs += [torch.zeros((b.kernel_size - 1) * b.dilation + 1, batch, c, device=device, dtype=dtype)

@@ -28,5 +28,8 @@ def test_shipped_checkpoints_stay_small(folder):
     limit = 50 if folder.name.startswith("chorales") else 20
     size = sum(f.stat().st_size for f in folder.rglob("*") if f.is_file())
     assert 0 < size < limit * 2**20, size
+
+
+def test_all_shipped_checkpoints_together_stay_small():
     total = sum(f.stat().st_size for f in ROOT.rglob("*") if f.is_file())
     assert total < 40 * 2**20, total
