@@ -31,13 +31,16 @@ class VariationalSeparator(pl.LightningModule):
     posterior mean on real test pairs (metrics only). ``init_from``: start the encoder from
     a separator checkpoint (e.g. wake after sleep). ``beta_nll``: the pair losses' β-NLL
     weighting (1: the posterior mean gets the MSE gradient; 0: plain Gaussian NLL).
+    ``score_rms``: the priors score gain-normalised estimates; ``posterior_std``: a fixed-variance
+    posterior instead of the encoder's log_std (see ``separation.elbo.elbo``).
     """
 
     def __init__(self, encoder: nn.Module, objective: str = "elbo", priors_dir: str | None = "checkpoints/toy",
                  sources: list[str] | None = None, sample_rate: int = 14_700, mix_scale: float = 0.25,
                  beta: float = 1.0, prior_sigma: float = 0.0, mixture_std: float = 0.01, project: bool = True,
                  n_samples: int = 1, wake_weight: float = 1.0, lr: float = 1e-3, init_from: str | None = None,
-                 teacher_ema: float = 0.99, beta_nll: float = 1.0):
+                 teacher_ema: float = 0.99, beta_nll: float = 1.0,
+                 score_rms: float | list[float] | None = None, posterior_std: float | None = None):
         super().__init__()
         self.save_hyperparameters(ignore=["encoder"])
         self.encoder = encoder
@@ -89,7 +92,8 @@ class VariationalSeparator(pl.LightningModule):
         h = self.hparams
         mu, log_std = self.encoder(mix)
         return elbo(mu, log_std, mix, self._priors, beta=h.beta, prior_sigma=h.prior_sigma,
-                    mixture_std=h.mixture_std, mix_scale=h.mix_scale, project=h.project, n_samples=h.n_samples)
+                    mixture_std=h.mixture_std, mix_scale=h.mix_scale, project=h.project, n_samples=h.n_samples,
+                    score_rms=h.score_rms, posterior_std=h.posterior_std)
 
     def pair_loss(self, mix: torch.Tensor, sources: torch.Tensor) -> torch.Tensor:
         mu, log_std = self.encoder(mix)

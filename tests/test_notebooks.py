@@ -2,7 +2,7 @@
 directory = repository root, the kernel on this interpreter).
 
 02_separation uses ``$PRIORSEP_SEPARATOR`` when set, else the shipped
-``checkpoints/toy_gpu/separator_remix.pt`` (skipped, with the reason, when that file is absent).
+``checkpoints/toy_gpu/separator_elbo.pt`` (skipped, with the reason, when that file is absent).
 """
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = ROOT / "notebooks"
 KERNEL = "python3"
 CELL_TIMEOUT = 120
-SHIPPED_SEPARATOR = "checkpoints/toy_gpu/separator_remix.pt"
+SHIPPED_SEPARATOR = "checkpoints/toy_gpu/separator_elbo.pt"
 
 
 def _runs_this_python(spec) -> bool:

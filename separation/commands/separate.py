@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-DEFAULT_MODEL = "checkpoints/toy_gpu/separator_remix.pt"
+DEFAULT_MODEL = "checkpoints/toy_gpu/separator_elbo.pt"
 
 
 def add_arguments(parser) -> None:

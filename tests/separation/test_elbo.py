@@ -4,7 +4,7 @@ import math
 import torch
 from torch import nn
 
-from separation.elbo import elbo, gaussian_nll
+from separation.elbo import elbo, gain_normalised, gaussian_nll
 from separation.encoder import WaveNetEncoder, project_to_mixture
 
 
@@ -105,3 +105,37 @@ def test_beta_nll_gives_the_mean_the_mse_gradient():
     assert torch.allclose(mu.grad, mse_grad, atol=1e-6)
     plain = gaussian_nll(mu, log_std, target)
     assert torch.allclose(plain, gaussian_nll(mu, log_std, target, beta_nll=0.0))
+
+
+def test_gain_normalised_scoring_ignores_the_level():
+    torch.manual_seed(0)
+    s = torch.randn(2, 3, 64, dtype=torch.float64)
+    rms = [0.5, 0.9, 0.2]
+    g = gain_normalised(s, rms)
+    assert torch.allclose(g.pow(2).mean(-1).sqrt(), torch.tensor(rms, dtype=torch.float64).expand(2, 3))
+    assert torch.allclose(gain_normalised(s * torch.tensor([3.0, 0.1, 7.0]).reshape(1, 3, 1), rms), g)
+    # a Gaussian prior rewards shrinking a signal; scored gain-normalised it cannot tell the levels apart
+    priors = [GaussianPrior(1.0)] * 3
+    tiny_std = torch.full_like(s, -30.0)
+    mix = torch.zeros(2, 64, dtype=torch.float64)
+    plain = [elbo(a * s, tiny_std, mix, priors)["prior"] for a in (1.0, 0.5)]
+    normed = [elbo(a * s, tiny_std, mix, priors, score_rms=rms)["prior"] for a in (1.0, 0.5)]
+    assert plain[1] > plain[0] + 1.0
+    assert torch.allclose(normed[0], normed[1])
+
+
+def test_fixed_posterior_std_replaces_the_encoders_and_makes_the_entropy_constant():
+    torch.manual_seed(0)
+    priors = [GaussianPrior(1.0), GaussianPrior(2.0)]
+    mu = torch.randn(2, 2, 32, dtype=torch.float64, requires_grad=True)
+    log_std = torch.randn(2, 2, 32, dtype=torch.float64, requires_grad=True)
+    mix = torch.randn(2, 32, dtype=torch.float64)
+    torch.manual_seed(1)
+    fixed = elbo(mu, log_std, mix, priors, posterior_std=0.01)
+    torch.manual_seed(1)
+    same = elbo(mu, torch.full_like(log_std, math.log(0.01)), mix, priors)
+    assert torch.allclose(fixed["loss"], same["loss"])
+    assert torch.allclose(fixed["entropy"], torch.tensor(2 * (math.log(0.01) + 0.5 * math.log(2 * math.pi * math.e)),
+                                                         dtype=torch.float64))
+    fixed["loss"].backward()
+    assert log_std.grad is None and mu.grad.abs().sum() > 0
