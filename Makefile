@@ -55,6 +55,8 @@ results: install
 	    --samples 16 --continuation 2048 --seed 0 --json results/diagnose_toy_gpu.json --plot results/diagnose_toy_gpu.png --quiet
 	$(VENV)/bin/priorsep benchmark toy --methods mixture sleep remix variational supervised --n 256 --length 16384 --seed 0 \
 	    --checkpoints checkpoints/toy_gpu --json results/toy_gpu_benchmark.json --quiet
+	$(VENV)/bin/priorsep benchmark toy --methods mixture langevin variational --n 2 --length 16384 --seed 0 \
+	    --checkpoints checkpoints/toy_gpu --json results/toy_gpu_benchmark_langevin.json --quiet
 
 chorales: install
 	$(VENV)/bin/priorsep make-chorales --out data/chorales

@@ -22,9 +22,10 @@ def elbo(mu: torch.Tensor, log_std: torch.Tensor, mix: torch.Tensor, priors: Seq
     With ``project`` the samples are projected onto Σ s = m/mix_scale and the mixture term
     is dropped (an exact constraint). β = 1 is the true ELBO; β ≠ 1 the β-VAE trade-off.
     ``score_rms`` (one value, or one per source): score each estimate rescaled to this rms
-    (``gain_normalised``), so the priors
-    judge its shape and not its level (a continuous density rewards shrinking a signal by
-    log(1/a) nats per sample; the mixture projection alone then sets the levels).
+    (``gain_normalised``), so the priors judge its shape and not its level (a continuous
+    density rewards shrinking a signal by log(1/a) nats per sample; the mixture projection
+    alone then sets the levels). The prior term is then a surrogate, no longer log p_k(s_k),
+    and the returned "elbo" no longer bounds log p(m).
     ``posterior_std``: a fixed-variance posterior N(μ_k, posterior_std²) instead of the
     encoder's ``log_std`` (its entropy is then a constant; small values approach MAP).
     Returns the terms (batch means) and ``loss = −(prior + mixture + β·entropy)``.
