@@ -166,3 +166,21 @@ def test_separate_command_batches_a_folder(tmp_path, monkeypatch):
         assert np.allclose(est.sum(0), x, atol=1e-6)
     assert separate.file_groups(sorted(tmp_path.glob("*.wav")), 1.0) == [sorted(tmp_path.glob("*.wav"))[:2],
                                                                          sorted(tmp_path.glob("*.wav"))[2:]]
+
+
+def test_encoder_separator_runs_cpu_batches_item_by_item_with_the_same_result():
+    from separation.checkpoints import EncoderSeparator
+    from separation.encoder import WaveNetEncoder, project_to_mixture
+
+    torch.manual_seed(0)
+    enc = WaveNetEncoder(n_sources=3, n_layers=4, channels=8)
+    torch.nn.init.normal_(enc.out2.weight, std=0.1)
+    sep = EncoderSeparator(enc, {"sources": list("abc"), "sample_rate": 8_000, "mix_scale": 0.5, "project": True})
+    mix = torch.randn(5, 700)
+    calls = []
+    enc.register_forward_hook(lambda mod, args, out: calls.append(args[0].shape[0]))
+    est = sep(mix)
+    assert calls == [1] * 5 and est.shape == (5, 3, 700)
+    with torch.no_grad():
+        whole = project_to_mixture(enc(mix)[0], mix, 0.5)
+    assert torch.allclose(est, whole, atol=1e-5)
