@@ -40,7 +40,8 @@ class EncoderSeparator(nn.Module):
     On the CPU the batch is run one mixture at a time (the encoder treats examples
     independently): the activations of a whole batch overflow the caches. The 64-channel toy
     encoder on 2 cores: 0.57 → 0.29 s per audio second on the toy benchmark (batches of
-    16 × 16 384), same estimates (``results/probes/enc_speed.py`` times batch shapes)."""
+    16 × 16 384), the same estimates up to float rounding (``results/probes/enc_speed.py``
+    times batch shapes)."""
 
     def __init__(self, encoder: nn.Module, meta: dict):
         super().__init__()
