@@ -102,17 +102,20 @@ class GatedResidualBlock(nn.Module):
 
     x (batch, channels, time), cond (batch, cond_channels) or None ->
     (residual output (batch, channels, time), skip (batch, skip_channels, time)).
+    ``gate_channels`` (default ``channels``): the gated units between the dilated convolution
+    and the residual / skip projections.
     """
 
     def __init__(self, channels: int, skip_channels: int, kernel_size: int, dilation: int,
-                 cond_channels: int = 0, causal: bool = True):
+                 cond_channels: int = 0, causal: bool = True, gate_channels: int | None = None):
         super().__init__()
         self.kernel_size = kernel_size
         self.dilation = dilation
-        self.conv = Conv1d(channels, 2 * channels, kernel_size, dilation, causal=causal)
-        self.cond = nn.Linear(cond_channels, 2 * channels, bias=False) if cond_channels else None
-        self.res = nn.Conv1d(channels, channels, 1)
-        self.skip = nn.Conv1d(channels, skip_channels, 1)
+        gates = gate_channels or channels
+        self.conv = Conv1d(channels, 2 * gates, kernel_size, dilation, causal=causal)
+        self.cond = nn.Linear(cond_channels, 2 * gates, bias=False) if cond_channels else None
+        self.res = nn.Conv1d(gates, channels, 1)
+        self.skip = nn.Conv1d(gates, skip_channels, 1)
 
     def gate(self, h: torch.Tensor, cond: torch.Tensor | None) -> torch.Tensor:
         if self.cond is not None and cond is not None:

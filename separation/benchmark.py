@@ -15,17 +15,20 @@ from tqdm.auto import tqdm
 from .errors import PriorsepError
 
 #: method -> separator checkpoint file name in the checkpoint directory
-CHECKPOINT_METHODS = {"variational": "separator_elbo.pt", "sleep": "separator_sleep.pt",
+CHECKPOINT_METHODS = {"variational": "separator_elbo.pt", "variational-fast": "separator_elbo_fast.pt",
+                      "sleep": "separator_sleep.pt",
                       "wake-sleep": "separator_wake_sleep.pt", "remix": "separator_remix.pt",
                       "supervised": "separator_supervised.pt"}
-ALL_METHODS = ["mixture", "nmf", "langevin", "variational", "sleep", "wake-sleep", "remix", "supervised", "irm"]
+ALL_METHODS = ["mixture", "nmf", "langevin", "variational", "variational-fast", "sleep", "wake-sleep", "remix", "supervised", "irm"]
 DEFAULT_METHODS = ["mixture", "nmf", "langevin", "variational", "sleep", "wake-sleep", "remix", "supervised"]
 
 
 def build_method(name: str, checkpoints: Path, sources: list[str], sample_rate: int, mix_scale: float,
-                 device: str, seed: int, langevin_kwargs: dict | None = None, nmf_train=None) -> Callable:
+                 device: str, seed: int, langevin_kwargs: dict | None = None, nmf_train=None,
+                 precision: str = "fp32") -> Callable:
     """A callable (mix (B, T), refs (B, K, T)) -> estimates (B, K, T) for method ``name``.
-    Only ``irm`` (an oracle) looks at the references."""
+    Only ``irm`` (an oracle) looks at the references. ``precision`` applies to the trained
+    separators (``CHECKPOINT_METHODS``)."""
     if name == "mixture":
         return lambda mix, refs: mix.unsqueeze(1).repeat(1, len(sources), 1) / (len(sources) * mix_scale)
     if name == "irm":
@@ -53,14 +56,16 @@ def build_method(name: str, checkpoints: Path, sources: list[str], sample_rate: 
         path = checkpoints / CHECKPOINT_METHODS[name]
         if not path.is_file():
             raise PriorsepError(f"{path}: no checkpoint for method {name!r} (train it, or leave it out of --methods)")
-        sep = load_separator(path, device, sources=sources, priors_dir=checkpoints, sample_rate=sample_rate)
+        sep = load_separator(path, device, sources=sources, priors_dir=checkpoints, sample_rate=sample_rate,
+                             precision=precision)
         return lambda mix, refs: sep(mix)
     raise PriorsepError(f"unknown method {name!r}; choose from {', '.join(ALL_METHODS)}")
 
 
 def run_benchmark(methods: list[str], crops: torch.Tensor, mix_scale: float, sources: list[str], sample_rate: int,
                   checkpoints: str | Path, device: str = "cpu", batch_size: int = 16, seed: int = 0,
-                  langevin_kwargs: dict | None = None, nmf_train=None, progress: bool = True) -> dict:
+                  langevin_kwargs: dict | None = None, nmf_train=None, progress: bool = True,
+                  precision: str = "fp32") -> dict:
     """crops (n, K, length) references. Returns the JSON-ready result (see ``priorsep benchmark``)."""
     from .metrics import si_sdr
 
@@ -69,10 +74,11 @@ def run_benchmark(methods: list[str], crops: torch.Tensor, mix_scale: float, sou
     mix = mix_scale * crops.sum(1)
     base = si_sdr(mix.unsqueeze(1).expand_as(crops), crops)  # (n, K)
     out = {"methods": {}, "n": n, "length": length, "sample_rate": sample_rate, "device": device, "seed": seed,
-           "sources": sources}
+           "sources": sources, "precision": precision}
     for name in methods:
         torch.manual_seed(seed)
-        fn = build_method(name, checkpoints, sources, sample_rate, mix_scale, device, seed, langevin_kwargs, nmf_train)
+        fn = build_method(name, checkpoints, sources, sample_rate, mix_scale, device, seed, langevin_kwargs, nmf_train,
+                          precision)
         ests = []
         t0 = time.perf_counter()
         for start in tqdm(range(0, n, batch_size), desc=name, disable=not progress, leave=False):

@@ -22,6 +22,7 @@ COMMANDS = {
     "benchmark": ("separation.commands.benchmark", "score every separation method on a fixed test set"),
     "separate": ("separation.commands.separate", "separate mixture files into one WAV per source"),
     "demo": ("separation.commands.demo", "separate a toy mixture with the shipped checkpoints"),
+    "prune": ("separation.commands.prune", "cut a cheaper separator (fewer gated units) from a trained one"),
     "export": ("separation.commands.export", "write a compact weights-only checkpoint from a Lightning .ckpt"),
     "sample": ("separation.commands.sample", "draw waveforms from trained priors"),
     "diagnose": ("separation.commands.diagnose", "cross-likelihood matrix of priors vs sources"),

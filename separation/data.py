@@ -70,7 +70,8 @@ class SeparationDataModule(pl.LightningDataModule):
     """Training data per objective, validation on real (mixture, sources) pairs.
 
     ``objective``:
-      * ``elbo`` (wake, unsupervised) and ``remix`` (self-training): real mixtures only;
+      * ``elbo`` (wake, unsupervised), ``remix`` (self-training) and ``distil`` (a frozen
+        separator's estimates as targets): real mixtures only;
       * ``sleep``: dreamed pairs from ``bank`` (no real audio at all);
       * ``wake_sleep``: batches ``{"wake": mixtures, "sleep": (mixtures, dreamed sources)}``;
       * ``supervised``: real (mixture, sources) pairs — the reference upper bound only.
@@ -83,7 +84,7 @@ class SeparationDataModule(pl.LightningDataModule):
                  crop_length: int = 4096, batch_size: int = 16, train_crops: int = 16000, val_crops: int = 32,
                  gain_min: float = 0.8, gain_max: float = 1.2, num_workers: int = 0, seed: int = 0):
         super().__init__()
-        if objective not in ("elbo", "remix", "sleep", "wake_sleep", "supervised"):
+        if objective not in ("elbo", "remix", "distil", "sleep", "wake_sleep", "supervised"):
             raise ValueError(f"unknown objective {objective!r}")
         if objective in ("sleep", "wake_sleep") and not bank:
             raise ValueError(f"objective {objective!r} needs a sample bank (bank=...)")
@@ -106,7 +107,7 @@ class SeparationDataModule(pl.LightningDataModule):
 
     def train_dataset(self) -> Dataset:
         h = self.hparams
-        if h.objective in ("elbo", "remix"):
+        if h.objective in ("elbo", "remix", "distil"):
             return MixturesOnly(self._real("train", h.train_crops, True, h.seed))
         if h.objective == "sleep":
             return self._bank()

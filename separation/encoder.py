@@ -18,15 +18,19 @@ class WaveNetEncoder(RecordsInitArgs, nn.Module):
     A stack of non-causal gated residual blocks (kernel 3, dilations 1 … 2^(L/S−1) per
     stack) with skip connections; the output head predicts μ as ``gain · m + correction``
     with a learned per-source gain, so the network starts from "each source = mixture".
+    ``gate_channels`` (default ``channels``): gated units per block — fewer make a cheaper
+    network, e.g. one pruned from a trained encoder (``separation.pruning``).
     """
 
     def __init__(self, n_sources: int = 4, n_layers: int = 10, n_stacks: int = 1, channels: int = 32,
-                 kernel_size: int = 3, log_std_min: float = -7.0, log_std_max: float = 1.0):
+                 kernel_size: int = 3, log_std_min: float = -7.0, log_std_max: float = 1.0,
+                 gate_channels: int | None = None):
         super().__init__()
         self.n_sources = n_sources
         self.log_std_min, self.log_std_max = log_std_min, log_std_max
         self.input = nn.Conv1d(1, channels, 1)
-        self.blocks = nn.ModuleList(GatedResidualBlock(channels, channels, kernel_size, d, causal=False)
+        self.blocks = nn.ModuleList(GatedResidualBlock(channels, channels, kernel_size, d, causal=False,
+                                                       gate_channels=gate_channels)
                                     for d in dilations(n_layers, n_stacks))
         self.out1 = nn.Conv1d(channels, channels, 1)
         self.out2 = nn.Conv1d(channels, 2 * n_sources, 1)
@@ -57,3 +61,4 @@ def project_to_mixture(s: torch.Tensor, mix: torch.Tensor, mix_scale: float) -> 
     mix_scale · Σ_k s_k = m exactly. s (batch, K, time), mix (batch, time)."""
     residual = mix / mix_scale - s.sum(1)
     return s + residual.unsqueeze(1) / s.shape[1]
+

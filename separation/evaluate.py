@@ -57,6 +57,7 @@ class EvalConfig:
     is_wav: bool = False
     subset: str = "test"
     device: str = "cpu"
+    precision: str = "fp32"  # a model's inference precision (see separation.checkpoints.EncoderSeparator)
     chunk_seconds: float | None = None
     batch_size: int = 8
     fast: bool = False
@@ -65,7 +66,7 @@ class EvalConfig:
     @property
     def method(self) -> str:
         if self.model:
-            return f"model {self.model}"
+            return f"model {self.model}" + (f" ({self.precision})" if self.precision != "fp32" else "")
         if self.langevin:
             return f"langevin {self.langevin} ({self.langevin_levels} levels x {self.langevin_steps} steps)"
         return f"baseline {self.baseline}"
@@ -359,7 +360,7 @@ def build_separator(cfg: EvalConfig, device: str | None = None):
     if cfg.model:
         from .checkpoints import load_separator
 
-        return load_separator(cfg.model, device)
+        return load_separator(cfg.model, device, precision=cfg.precision)
     if cfg.langevin:
         from priors.checkpoint import load_priors
 
@@ -495,6 +496,8 @@ def _settings(cfg: EvalConfig) -> dict:
     if cfg.model:
         settings["method"] = "model"
         settings["model_hash"] = file_hash(cfg.model)
+        if cfg.precision != "fp32":  # (absent for fp32: results stored before the option stay valid)
+            settings["precision"] = cfg.precision
     elif cfg.langevin:
         from priors.checkpoint import prior_files
 

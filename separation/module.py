@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import copy
+import math
 
 import pytorch_lightning as pl
 import torch
@@ -24,6 +25,9 @@ class VariationalSeparator(pl.LightningModule):
     * ``remix`` — batch = real mixtures; an EMA teacher (initialised from ``init_from``)
       separates them, estimates are shuffled across the batch and re-mixed, and the encoder
       fits them (bootstrapped remixing, RemixIT): unsupervised self-training.
+    * ``distil`` — batch = real mixtures; a frozen separator (``teacher``, a checkpoint of any
+      encoder architecture) separates them and the encoder fits its estimates (knowledge
+      distillation, e.g. into a cheaper encoder). Unsupervised when the teacher is.
     * ``supervised`` — batch = real pairs; loss = −log q(s | m): the reference upper bound.
 
     The priors (``priors_dir``) are loaded for ``elbo``/``wake_sleep``, put in eval mode,
@@ -32,7 +36,9 @@ class VariationalSeparator(pl.LightningModule):
     a separator checkpoint (e.g. wake after sleep). ``beta_nll``: the pair losses' β-NLL
     weighting (1: the posterior mean gets the MSE gradient; 0: plain Gaussian NLL).
     ``score_rms``: the priors score gain-normalised estimates; ``posterior_std``: a fixed-variance
-    posterior instead of the encoder's log_std (see ``separation.elbo.elbo``).
+    posterior instead of the encoder's log_std (see ``separation.elbo.elbo``). ``teacher``: the
+    separator checkpoint that ``distil`` fits. ``lr_decay``: cosine decay of the learning rate
+    from ``lr`` to lr/20 over the trainer's ``max_steps`` (default: constant).
     """
 
     def __init__(self, encoder: nn.Module, objective: str = "elbo", priors_dir: str | None = "checkpoints/toy",
@@ -40,7 +46,8 @@ class VariationalSeparator(pl.LightningModule):
                  beta: float = 1.0, prior_sigma: float = 0.0, mixture_std: float = 0.01, project: bool = True,
                  n_samples: int = 1, wake_weight: float = 1.0, lr: float = 1e-3, init_from: str | None = None,
                  teacher_ema: float = 0.99, beta_nll: float = 1.0,
-                 score_rms: float | list[float] | None = None, posterior_std: float | None = None):
+                 score_rms: float | list[float] | None = None, posterior_std: float | None = None,
+                 teacher: str | None = None, lr_decay: bool = False):
         super().__init__()
         self.save_hyperparameters(ignore=["encoder"])
         self.encoder = encoder
@@ -59,6 +66,15 @@ class VariationalSeparator(pl.LightningModule):
         self._teacher: list[nn.Module] = []
         if objective == "remix":
             self._teacher = [copy.deepcopy(self.encoder).eval().requires_grad_(False)]
+        # distil: a fixed separator (any architecture) labels real mixtures; not saved either
+        self._distil_teacher: list[nn.Module] = []
+        if objective == "distil":
+            if not teacher:
+                raise ValueError("objective 'distil' needs a teacher separator checkpoint (teacher=...)")
+            from .checkpoints import load_separator
+
+            self._distil_teacher = [load_separator(teacher, sources=self.sources, sample_rate=sample_rate,
+                                                   priors_dir=priors_dir).requires_grad_(False)]
 
     # -- priors: frozen, not sub-modules (so they are neither optimised nor saved with the separator)
     def load_priors(self, priors_dir: str) -> None:
@@ -78,7 +94,7 @@ class VariationalSeparator(pl.LightningModule):
             self.prior_metas = [{"source": f.stem, "hash": file_hash(f)} for f in prior_files(priors_dir, self.sources)]
 
     def on_fit_start(self) -> None:
-        for m in self._priors + self._teacher:
+        for m in self._priors + self._teacher + self._distil_teacher:
             m.to(self.device)
 
     # -- inference
@@ -115,6 +131,13 @@ class VariationalSeparator(pl.LightningModule):
             remixed = h.mix_scale * targets.sum(1)
         return self.pair_loss(remixed, targets)
 
+    def distil_loss(self, mix: torch.Tensor) -> torch.Tensor:
+        """Knowledge distillation on real mixtures only: the frozen teacher's estimates
+        (batch, K, time) are the targets of the encoder's posterior. mix (batch, time)."""
+        with torch.no_grad():
+            targets = self._distil_teacher[0](mix)
+        return self.pair_loss(mix, targets)
+
     def on_train_batch_end(self, outputs, batch, batch_idx: int) -> None:
         if self._teacher:
             with torch.no_grad():
@@ -136,6 +159,9 @@ class VariationalSeparator(pl.LightningModule):
         elif obj == "remix":
             loss = self.remix_loss(batch)
             self.log("train/remix_nll", loss)
+        elif obj == "distil":
+            loss = self.distil_loss(batch)
+            self.log("train/distil_nll", loss)
         else:
             loss = self.pair_loss(*batch)
             self.log(f"train/{obj}_nll", loss)
@@ -168,7 +194,16 @@ class VariationalSeparator(pl.LightningModule):
         log_waveforms(self, "val/example", signals, self.hparams.sample_rate)
 
     def configure_optimizers(self):
-        return torch.optim.Adam(self.encoder.parameters(), lr=self.hparams.lr)
+        opt = torch.optim.Adam(self.encoder.parameters(), lr=self.hparams.lr)
+        total = self.trainer.max_steps if self.hparams.lr_decay and self.trainer and self.trainer.max_steps > 0 else 0
+        if not total:
+            return opt
+
+        def factor(step: int) -> float:
+            return 0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * min(1.0, step / total)))
+
+        sched = torch.optim.lr_scheduler.LambdaLR(opt, factor)
+        return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
 
     def describe(self) -> dict:
         from .checkpoints import describe_separator

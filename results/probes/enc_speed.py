@@ -1,13 +1,21 @@
-"""Probe: the shipped variational encoder's CPU throughput against batch size and crop length
-(random input; seconds of compute per second of 14.7 kHz audio).
+"""Probe: a separator's CPU throughput against batch size and crop length (random input;
+seconds of compute per second of 14.7 kHz audio; a batch runs one mixture at a time on the CPU).
 
-    OMP_NUM_THREADS=2 python results/probes/enc_speed.py     # ≈ 30 s
+    OMP_NUM_THREADS=2 python results/probes/enc_speed.py [SEPARATOR.pt [fp32|bf16]]   # ≈ 30 s
 """
-import time, torch
+import sys
+import time
+
+import torch
+
 from separation.checkpoints import load_separator
+
 torch.set_grad_enabled(False)
-sep = load_separator("checkpoints/toy_gpu/separator_elbo.pt", sources=["sin", "square", "saw", "triangle"])
-for b, L in [(16, 16384), (4, 16384), (2, 16384), (1, 16384), (1, 4096), (4, 4096), (1, 58800)]:
+path = sys.argv[1] if len(sys.argv) > 1 else "checkpoints/toy_gpu/separator_elbo.pt"
+precision = sys.argv[2] if len(sys.argv) > 2 else "fp32"
+sep = load_separator(path, sources=["sin", "square", "saw", "triangle"], precision=precision)
+print(f"{path} ({precision})")
+for b, L in [(16, 16384), (1, 16384), (1, 4096), (1, 58800)]:
     x = torch.randn(b, L) * 0.3
     sep(x)
     t0 = time.perf_counter(); reps = 0

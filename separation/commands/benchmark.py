@@ -24,6 +24,8 @@ def add_arguments(parser) -> None:
     parser.add_argument("--checkpoints", default="checkpoints/toy", help="priors and separators")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--batch-size", type=int, default=16)
+    parser.add_argument("--precision", choices=["fp32", "bf16"], default="fp32",
+                        help="trained separators' inference precision (bf16: bfloat16 autocast)")
     parser.add_argument("--langevin-steps", type=int, default=20, help="Langevin steps per σ level")
     parser.add_argument("--langevin-levels", type=int, default=10, help="Langevin σ levels")
     parser.add_argument("--seed", type=int, default=0)
@@ -51,8 +53,9 @@ def run(args) -> int:
     result = run_benchmark(args.methods, crops, mix_scale, sources, TOY_SAMPLE_RATE, args.checkpoints, args.device,
                            args.batch_size, args.seed,
                            {"steps_per_level": args.langevin_steps, "n_levels": args.langevin_levels}, nmf_train,
-                           progress=not args.quiet)
-    print(f"SI-SDRi (dB) on {args.n} toy test crops of {args.length} samples, device {args.device}")
+                           progress=not args.quiet, precision=args.precision)
+    print(f"SI-SDRi (dB) on {args.n} toy test crops of {args.length} samples, device {args.device}, "
+          f"separators in {args.precision}")
     print(format_table(result))
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)

@@ -29,6 +29,8 @@ def add_arguments(parser) -> None:
                         help="fast framewise SDR instead of museval (reports its agreement with museval on track 1)")
     parser.add_argument("--workers", type=int, default=1, help="tracks scored in parallel processes")
     parser.add_argument("--device", default="cpu", help="device for the separator")
+    parser.add_argument("--precision", choices=["fp32", "bf16"], default="fp32",
+                        help="a --model's inference precision (bf16: bfloat16 autocast)")
     parser.add_argument("--max-tracks", type=int, default=None, help="score only the first N tracks of the subset")
     parser.add_argument("--max-seconds", type=float, default=None, help="score only the first S seconds of each track")
     parser.add_argument("--langevin-levels", type=int, default=10, help="Langevin σ levels")
@@ -55,6 +57,7 @@ def run(args) -> int:
                      baseline=args.baseline, langevin=args.langevin, langevin_levels=args.langevin_levels,
                      langevin_steps=args.langevin_steps, nmf_rank=args.nmf_rank, max_tracks=args.max_tracks,
                      max_seconds=args.max_seconds, is_wav=bool(args.is_wav), subset=args.subset, device=args.device,
+                     precision=args.precision,
                      chunk_seconds=args.chunk_seconds, batch_size=args.batch_size, fast=bool(args.fast), seed=args.seed)
     summary = evaluate(cfg, workers=args.workers, progress=not args.quiet, force=bool(args.force))
     print(format_table(summary))

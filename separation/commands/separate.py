@@ -18,6 +18,8 @@ def add_arguments(parser) -> None:
     parser.add_argument("-o", "--out", required=True, help="output folder")
     parser.add_argument("--model", default=DEFAULT_MODEL, help=f"separator checkpoint (default {DEFAULT_MODEL})")
     parser.add_argument("--device", default="cpu")
+    parser.add_argument("--precision", choices=["fp32", "bf16"], default="fp32",
+                        help="inference precision (bf16: bfloat16 autocast, faster on CPUs with AVX512-BF16)")
     parser.add_argument("--chunk-seconds", type=float, default=None, help="chunk length (default: model-dependent)")
     parser.add_argument("--batch-size", type=int, default=8, help="chunks per forward pass (across files)")
     parser.add_argument("--group-seconds", type=float, default=600.0,
@@ -66,7 +68,7 @@ def run(args) -> int:
     files = expand_inputs(args.inputs)
     if not files:
         raise PriorsepError(f"no audio files in {', '.join(args.inputs)}")
-    separator = load_separator(args.model, args.device)
+    separator = load_separator(args.model, args.device, precision=args.precision)
     out = Path(args.out)
     targets = {f: out if len(files) == 1 else out / f.stem for f in files}
     for f in files:  # refuse existing outputs before any work

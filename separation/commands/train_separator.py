@@ -1,6 +1,6 @@
 """``priorsep train-separator --config configs/separation/<file>.yaml [--trainer.* …] [--export PATH]``:
 train the variational separator (:class:`separation.module.VariationalSeparator`) with the
-priors frozen; the config's ``objective`` picks elbo / sleep / wake_sleep / supervised."""
+priors frozen; the config's ``objective`` picks elbo / sleep / wake_sleep / remix / distil / supervised."""
 from __future__ import annotations
 
 from .lightning_job import run_lightning

@@ -153,7 +153,7 @@ def test_separate_command_batches_a_folder(tmp_path, monkeypatch):
     for i in range(3):
         sf.write(tmp_path / f"clip{i}.wav", 0.1 * rng.standard_normal(4000), 8_000, subtype="FLOAT")
     sep = Gains()
-    monkeypatch.setattr("separation.checkpoints.load_separator", lambda path, device: sep)
+    monkeypatch.setattr("separation.checkpoints.load_separator", lambda path, device, precision="fp32": sep)
     parser = argparse.ArgumentParser()
     separate.add_arguments(parser)
     args = parser.parse_args([str(tmp_path), "-o", str(tmp_path / "out"), "--chunk-seconds", "0.5",
@@ -184,3 +184,50 @@ def test_encoder_separator_runs_cpu_batches_item_by_item_with_the_same_result():
     with torch.no_grad():
         whole = project_to_mixture(enc(mix)[0], mix, 0.5)
     assert torch.allclose(est, whole, atol=1e-5)
+
+
+def test_encoder_separator_in_bfloat16_stays_close_to_float32_and_returns_float32():
+    from separation.checkpoints import EncoderSeparator
+    from separation.encoder import WaveNetEncoder
+
+    torch.manual_seed(0)
+    enc = WaveNetEncoder(n_sources=3, n_layers=4, channels=8)
+    torch.nn.init.normal_(enc.out2.weight, std=0.1)
+    meta = {"sources": list("abc"), "sample_rate": 8_000, "mix_scale": 0.5, "project": True}
+    mix = torch.randn(2, 700) * 0.3
+    full = EncoderSeparator(enc, meta)(mix)
+    convs = []
+    enc.blocks[0].conv.register_forward_hook(lambda mod, args, out: convs.append(out.dtype))
+    half = EncoderSeparator(enc, meta, precision="bf16")(mix)
+    assert convs == [torch.bfloat16] * 2 and half.dtype == torch.float32
+    assert torch.allclose(0.5 * half.sum(1), mix, atol=1e-5)  # the projection still holds exactly
+    snr = 10 * torch.log10(full.pow(2).sum() / (half - full).pow(2).sum())
+    assert 25 < snr < 80, snr  # rounded (not bit-equal), but close
+    with pytest.raises(ValueError, match="precision"):
+        EncoderSeparator(enc, meta, precision="fp8")
+
+
+def test_encoder_separator_spreads_a_cpu_batch_over_single_threaded_streams():
+    import threading
+
+    from separation.checkpoints import EncoderSeparator
+    from separation.encoder import WaveNetEncoder
+
+    torch.manual_seed(0)
+    enc = WaveNetEncoder(n_sources=3, n_layers=4, channels=8)
+    torch.nn.init.normal_(enc.out2.weight, std=0.1)
+    sep = EncoderSeparator(enc, {"sources": list("abc"), "sample_rate": 8_000, "mix_scale": 0.5, "project": True})
+    mix = torch.randn(6, 700)
+    threads = []
+    enc.register_forward_hook(lambda mod, args, out: threads.append((threading.get_ident(), torch.get_num_threads())))
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(2)
+        est = sep(mix)
+        assert torch.get_num_threads() == 2  # the caller's setting is left alone
+    finally:
+        torch.set_num_threads(before)
+    assert len(threads) == 6 and all(n == 1 for _, n in threads)
+    assert threading.get_ident() not in {t for t, _ in threads}
+    serial = torch.cat([sep(m) for m in mix.split(1)])
+    assert torch.equal(est, serial)

@@ -348,3 +348,19 @@ def test_langevin_with_a_priors_folder(musdb_root, tmp_path):
     assert settings["method"] == "langevin" and set(settings["priors"]) == set(STEMS)
     again = run_evaluate(musdb_root, tmp_path / "lv", *args)  # same seed: read back, same numbers
     assert again["targets"] == s["targets"]
+
+
+def test_a_model_evaluated_in_bfloat16_scores_alike_and_is_kept_apart(musdb_root, tmp_path):
+    from separation.commands.evaluate import run
+    from separation.errors import PriorsepError
+
+    model = _tiny_separator_file(tmp_path / "sep.pt", ["vocals", "bass"], mix_scale=0.5)
+    full = run_evaluate(musdb_root, tmp_path / "fp32", "--model", str(model), "--fast", "--chunk-seconds", "1")
+    half = run_evaluate(musdb_root, tmp_path / "bf16", "--model", str(model), "--fast", "--chunk-seconds", "1",
+                        "--precision", "bf16")
+    assert half["method"].endswith("(bf16)") and not full["method"].endswith(")")
+    for t in ("vocals", "bass"):
+        assert half["tracks"]["A - one"][t] == pytest.approx(full["tracks"]["A - one"][t], abs=0.05)
+    with pytest.raises(PriorsepError, match="another evaluation"):  # stored fp32 scores are not mixed in
+        run(evaluate_args(musdb_root, tmp_path / "fp32", "--model", str(model), "--fast", "--chunk-seconds", "1",
+                          "--precision", "bf16"))

@@ -151,3 +151,61 @@ def test_remix_teacher_survives_a_checkpoint(tiny_priors_dir):
     fresh.on_load_checkpoint(ckpt)
     for a, b in zip(sep._teacher[0].parameters(), fresh._teacher[0].parameters()):
         assert torch.equal(a, b)
+
+
+def test_distillation_fits_a_frozen_teacher_on_mixtures_only(tiny_priors_dir, tmp_path, monkeypatch):
+    from separation.checkpoints import save_separator
+
+    teacher_file = tmp_path / "teacher.pt"
+    trained = _separator(tiny_priors_dir, objective="remix")
+    with torch.no_grad():
+        torch.nn.init.normal_(trained.encoder.out2.weight, std=0.1)
+    save_separator(teacher_file, trained.encoder, trained.describe())
+    with pytest.raises(ValueError, match="teacher"):
+        _separator(tiny_priors_dir, objective="distil")
+    torch.manual_seed(0)
+    sep = VariationalSeparator(WaveNetEncoder(n_sources=4, n_layers=2, channels=8, gate_channels=4), objective="distil",
+                               priors_dir=str(tiny_priors_dir), teacher=str(teacher_file))
+    teacher = sep._distil_teacher[0]
+    assert all("teacher" not in k for k in sep.state_dict())
+    assert all(not p.requires_grad for p in teacher.parameters())
+    before = {k: v.clone() for k, v in teacher.state_dict().items()}
+    # the targets are the teacher's (projected) estimates of the same mixture
+    seen = {}
+    mix = torch.randn(2, 100) * 0.1
+    with monkeypatch.context() as m:
+        m.setattr(sep, "pair_loss", lambda x, s: seen.update(mix=x, src=s) or x.sum())
+        sep.distil_loss(mix)
+    assert torch.equal(seen["mix"], mix)
+    assert torch.allclose(seen["src"], teacher(mix), atol=1e-6)
+    assert torch.allclose(0.25 * seen["src"].sum(1), mix, atol=1e-5)
+    # a training run sees mixtures only, moves the student and leaves the teacher as it was
+    batches = []
+    original = VariationalSeparator.training_step
+    monkeypatch.setattr(VariationalSeparator, "training_step",
+                        lambda self, b, i: batches.append(b) or original(self, b, i))
+    student_before = {k: v.clone() for k, v in sep.encoder.state_dict().items()}
+    _trainer(2).fit(sep, SeparationDataModule("distil", crop_length=128, batch_size=2, train_crops=8))
+    assert len(batches) == 2 and all(isinstance(b, torch.Tensor) and b.shape == (2, 128) for b in batches)
+    assert all(torch.equal(v, before[k]) for k, v in teacher.state_dict().items())
+    assert any(not torch.equal(v, student_before[k]) for k, v in sep.encoder.state_dict().items())
+
+
+def test_learning_rate_decays_by_cosine_to_a_twentieth_when_asked(tiny_priors_dir):
+    seen = []
+
+    class Record(pl.Callback):
+        def on_train_batch_start(self, trainer, module, batch, batch_idx):
+            seen.append(trainer.optimizers[0].param_groups[0]["lr"])
+
+    for decay in (False, True):
+        seen.clear()
+        sep = _separator(tiny_priors_dir, objective="remix", lr=1e-3, lr_decay=decay)
+        trainer = pl.Trainer(max_steps=4, logger=False, enable_checkpointing=False, enable_progress_bar=False,
+                             limit_val_batches=0, enable_model_summary=False, accelerator="cpu", callbacks=[Record()])
+        trainer.fit(sep, SeparationDataModule("remix", crop_length=128, batch_size=2, train_crops=8))
+        if decay:
+            want = [1e-3 * (0.05 + 0.95 * 0.5 * (1 + np.cos(np.pi * s / 4))) for s in range(4)]
+            assert seen == pytest.approx(want)
+        else:
+            assert seen == [1e-3] * 4
