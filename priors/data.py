@@ -23,6 +23,7 @@ TOY_SOURCES = ("sin", "square", "saw", "triangle")
 TOY_SAMPLE_RATE = 14_700
 TRAIN_SEED = 20_160_101
 TEST_SEED = 20_160_202
+VALID_SEED = 20_160_303  # a held-out validation split (not in the thesis' spec): model selection never reads the test set
 
 
 def toy_waveform(shape: str, period: int, phase: int, n: np.ndarray) -> np.ndarray:
@@ -56,8 +57,10 @@ class ToyConfig:
     amplitude_max: float = 1.0
     n_train: int = 5_000
     n_test: int = 1_500
+    n_valid: int = 500
     train_seed: int = TRAIN_SEED
     test_seed: int = TEST_SEED
+    valid_seed: int = VALID_SEED
 
 
 @dataclass(frozen=True)
@@ -82,10 +85,13 @@ class ToyGenerator:
             return self.config.train_seed
         if split == "test":
             return self.config.test_seed
-        raise ValueError(f"split must be 'train' or 'test', got {split!r}")
+        if split == "valid":
+            return self.config.valid_seed
+        raise ValueError(f"split must be 'train', 'valid' or 'test', got {split!r}")
 
     def size(self, split: str) -> int:
-        return self.config.n_train if split == "train" else self.config.n_test
+        self.seed(split)  # refuses unknown splits
+        return {"train": self.config.n_train, "valid": self.config.n_valid, "test": self.config.n_test}[split]
 
     def params(self, split: str, index: int) -> dict[str, ToyParams]:
         """The draws for every source of example ``index``: key, f = 440·2^((k−49)/12),
@@ -249,7 +255,8 @@ class ToyDataModule(pl.LightningDataModule):
 
     Training draws ``train_crops`` random crops per epoch from the train split (in an order and
     at offsets fixed by (seed, epoch, position): resumable mid-epoch); validation uses
-    ``val_crops`` fixed crops of the test split.
+    ``val_crops`` fixed crops of the held-out ``valid`` split (the test split is for the
+    benchmark only).
     """
 
     def __init__(self, mode: str = "source", source: str | None = None, crop_length: int = 4096,
@@ -269,7 +276,7 @@ class ToyDataModule(pl.LightningDataModule):
         h = self.hparams
         # validation always sees fixed crops; the separator validates against references
         mode = "both" if h.mode != "source" else "source"
-        ds = ToyDataset("test", mode, h.source, h.crop_length, h.val_crops, False, seed=h.seed + 1)
+        ds = ToyDataset("valid", mode, h.source, h.crop_length, h.val_crops, False, seed=h.seed + 1)
         return DataLoader(ds, batch_size=h.batch_size, shuffle=False)
 
 

@@ -76,7 +76,8 @@ class SeparationDataModule(pl.LightningDataModule):
       * ``wake_sleep``: batches ``{"wake": mixtures, "sleep": (mixtures, dreamed sources)}``;
       * ``supervised``: real (mixture, sources) pairs — the reference upper bound only.
     Real data: the toy set (``data_root`` None) — other stem folders via ``data_root``.
-    Validation pairs are only used to log metrics, never to train.
+    Validation pairs are only used to log metrics, never to train; on the toy set they come
+    from its held-out ``valid`` split, never from the benchmark's test split.
     """
 
     def __init__(self, objective: str = "elbo", bank: str | None = None, data_root: str | None = None,
@@ -121,7 +122,12 @@ class SeparationDataModule(pl.LightningDataModule):
 
     def val_dataloader(self) -> DataLoader:
         h = self.hparams
-        return DataLoader(self._real("test", h.val_crops, False, h.seed + 1), batch_size=h.batch_size)
+        return DataLoader(self._real(self.val_split, h.val_crops, False, h.seed + 1), batch_size=h.batch_size)
+
+    @property
+    def val_split(self) -> str:
+        """The toy set's held-out ``valid`` split; a stem folder's ``test`` folder (it has no other)."""
+        return "valid" if self.hparams.data_root is None else "test"
 
 
 class _Zip(Dataset):

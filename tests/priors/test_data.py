@@ -68,3 +68,25 @@ def test_source_mode_and_errors():
 # (key, period, phase) of every source of test example 0, recorded once: numpy's PCG64 stream is
 # stable across machines and versions, so any change here means the test set changed.
 PINNED_TEST0 = [(54.3, 24, 5), (35.4, 73, 7), (64.8, 13, 0), (10.3, 312, 99)]
+
+
+def test_validation_crops_come_from_a_held_out_split_never_the_test_set():
+    from priors.data import ToyDataModule
+    from separation.data import SeparationDataModule
+
+    gen = ToyGenerator()
+    assert gen.size("valid") == 500
+    keys = {split: {tuple(p.key for p in gen.params(split, i).values()) for i in range(200)}
+            for split in ("train", "valid", "test")}
+    assert not keys["valid"] & keys["test"] and not keys["valid"] & keys["train"]
+    with pytest.raises(ValueError, match="split"):
+        gen.size("dev")
+    test_mixes = torch.stack([ToyDataset("test", "mixture", crop_length=256, epoch_size=64, random_crops=False, seed=1)[j]
+                              for j in range(64)])
+    for dm in (ToyDataModule("both", crop_length=256, batch_size=4, val_crops=4),
+               SeparationDataModule("elbo", crop_length=256, batch_size=4, val_crops=4)):
+        mix = next(iter(dm.val_dataloader()))[0]
+        valid = torch.stack([ToyDataset("valid", "mixture", crop_length=256, epoch_size=4, random_crops=False,
+                                        seed=1)[j] for j in range(4)])
+        assert torch.allclose(mix, valid)
+        assert not any(torch.allclose(m, t) for m in mix for t in test_mixes)
