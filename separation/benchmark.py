@@ -19,7 +19,8 @@ CHECKPOINT_METHODS = {"variational": "separator_elbo.pt", "variational-fast": "s
                       "sleep": "separator_sleep.pt",
                       "wake-sleep": "separator_wake_sleep.pt", "remix": "separator_remix.pt",
                       "supervised": "separator_supervised.pt"}
-ALL_METHODS = ["mixture", "nmf", "langevin", "variational", "variational-fast", "sleep", "wake-sleep", "remix", "supervised", "irm"]
+ALL_METHODS = ["mixture", "nmf", "langevin", "variational", "variational-fast", "sleep", "wake-sleep", "remix",
+               "supervised", "irm"]
 DEFAULT_METHODS = ["mixture", "nmf", "langevin", "variational", "sleep", "wake-sleep", "remix", "supervised"]
 
 

@@ -9,11 +9,7 @@ distillation (objective ``distil``), not a finished separator.
 """
 from __future__ import annotations
 
-import math
-
 import torch
-
-from priors.layers import gated_activation
 
 from .encoder import WaveNetEncoder
 
@@ -21,13 +17,19 @@ from .encoder import WaveNetEncoder
 @torch.no_grad()
 def gate_statistics(encoder: WaveNetEncoder, mix: torch.Tensor) -> list[tuple[torch.Tensor, torch.Tensor]]:
     """Per block, the (mean |z|, mean z) of its gated units over mixtures ``mix`` (batch, time);
-    each a (gate_channels,) tensor."""
+    each a (gate_channels,) tensor. z is read where it enters the block's residual projection."""
     stats = []
-    h = encoder.input(mix.unsqueeze(1))
-    for block in encoder.blocks:
-        z = gated_activation(block.conv(h))
+
+    def record(module, inputs):
+        z = inputs[0]
         stats.append((z.abs().mean(dim=(0, 2)), z.mean(dim=(0, 2))))
-        h = (h + block.res(z)) * math.sqrt(0.5)
+
+    hooks = [block.res.register_forward_pre_hook(record) for block in encoder.blocks]
+    try:
+        encoder(mix)
+    finally:
+        for h in hooks:
+            h.remove()
     return stats
 
 

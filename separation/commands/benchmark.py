@@ -12,6 +12,7 @@ from pathlib import Path
 
 import torch
 
+from . import add_precision_argument
 from ..benchmark import ALL_METHODS, DEFAULT_METHODS
 
 
@@ -24,8 +25,7 @@ def add_arguments(parser) -> None:
     parser.add_argument("--checkpoints", default="checkpoints/toy", help="priors and separators")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--batch-size", type=int, default=16)
-    parser.add_argument("--precision", choices=["fp32", "bf16"], default="fp32",
-                        help="trained separators' inference precision (bf16: bfloat16 autocast)")
+    add_precision_argument(parser, "trained separators' inference precision (bf16: bfloat16 autocast)")
     parser.add_argument("--langevin-steps", type=int, default=20, help="Langevin steps per σ level")
     parser.add_argument("--langevin-levels", type=int, default=10, help="Langevin σ levels")
     parser.add_argument("--seed", type=int, default=0)

@@ -10,6 +10,8 @@ Tracks already scored in RESULTS are read back, not recomputed.
 """
 from __future__ import annotations
 
+from . import add_precision_argument
+
 
 def add_arguments(parser) -> None:
     parser.add_argument("--root", required=True, help="MUSDB18 folder (stems .mp4) or MUSDB18-HQ folder (with --is-wav)")
@@ -29,8 +31,7 @@ def add_arguments(parser) -> None:
                         help="fast framewise SDR instead of museval (reports its agreement with museval on track 1)")
     parser.add_argument("--workers", type=int, default=1, help="tracks scored in parallel processes")
     parser.add_argument("--device", default="cpu", help="device for the separator")
-    parser.add_argument("--precision", choices=["fp32", "bf16"], default="fp32",
-                        help="a --model's inference precision (bf16: bfloat16 autocast)")
+    add_precision_argument(parser, "a --model's inference precision (bf16: bfloat16 autocast)")
     parser.add_argument("--max-tracks", type=int, default=None, help="score only the first N tracks of the subset")
     parser.add_argument("--max-seconds", type=float, default=None, help="score only the first S seconds of each track")
     parser.add_argument("--langevin-levels", type=int, default=10, help="Langevin σ levels")

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from . import add_precision_argument
+
 DEFAULT_MODEL = "checkpoints/toy_gpu/separator_elbo.pt"
 
 
@@ -18,8 +20,7 @@ def add_arguments(parser) -> None:
     parser.add_argument("-o", "--out", required=True, help="output folder")
     parser.add_argument("--model", default=DEFAULT_MODEL, help=f"separator checkpoint (default {DEFAULT_MODEL})")
     parser.add_argument("--device", default="cpu")
-    parser.add_argument("--precision", choices=["fp32", "bf16"], default="fp32",
-                        help="inference precision (bf16: bfloat16 autocast, faster on CPUs with AVX512-BF16)")
+    add_precision_argument(parser, "inference precision (bf16: bfloat16 autocast, faster on CPUs with AVX512-BF16)")
     parser.add_argument("--chunk-seconds", type=float, default=None, help="chunk length (default: model-dependent)")
     parser.add_argument("--batch-size", type=int, default=8, help="chunks per forward pass (across files)")
     parser.add_argument("--group-seconds", type=float, default=600.0,
