@@ -61,4 +61,3 @@ def project_to_mixture(s: torch.Tensor, mix: torch.Tensor, mix_scale: float) -> 
     mix_scale · Σ_k s_k = m exactly. s (batch, K, time), mix (batch, time)."""
     residual = mix / mix_scale - s.sum(1)
     return s + residual.unsqueeze(1) / s.shape[1]
-

@@ -168,14 +168,25 @@ def test_separate_command_batches_a_folder(tmp_path, monkeypatch):
                                                                          sorted(tmp_path.glob("*.wav"))[2:]]
 
 
-def test_encoder_separator_runs_cpu_batches_item_by_item_with_the_same_result():
-    from separation.checkpoints import EncoderSeparator
-    from separation.encoder import WaveNetEncoder, project_to_mixture
+TINY_META = {"sources": list("abc"), "sample_rate": 8_000, "mix_scale": 0.5, "project": True}
+
+
+def _tiny_encoder():
+    """A 3-source WaveNetEncoder with a non-zero output head (its estimates depend on the input)."""
+    from separation.encoder import WaveNetEncoder
 
     torch.manual_seed(0)
     enc = WaveNetEncoder(n_sources=3, n_layers=4, channels=8)
     torch.nn.init.normal_(enc.out2.weight, std=0.1)
-    sep = EncoderSeparator(enc, {"sources": list("abc"), "sample_rate": 8_000, "mix_scale": 0.5, "project": True})
+    return enc
+
+
+def test_encoder_separator_runs_cpu_batches_item_by_item_with_the_same_result():
+    from separation.checkpoints import EncoderSeparator
+    from separation.encoder import project_to_mixture
+
+    enc = _tiny_encoder()
+    sep = EncoderSeparator(enc, TINY_META)
     mix = torch.randn(5, 700)
     calls = []
     enc.register_forward_hook(lambda mod, args, out: calls.append(args[0].shape[0]))
@@ -188,12 +199,8 @@ def test_encoder_separator_runs_cpu_batches_item_by_item_with_the_same_result():
 
 def test_encoder_separator_in_bfloat16_stays_close_to_float32_and_returns_float32():
     from separation.checkpoints import EncoderSeparator
-    from separation.encoder import WaveNetEncoder
 
-    torch.manual_seed(0)
-    enc = WaveNetEncoder(n_sources=3, n_layers=4, channels=8)
-    torch.nn.init.normal_(enc.out2.weight, std=0.1)
-    meta = {"sources": list("abc"), "sample_rate": 8_000, "mix_scale": 0.5, "project": True}
+    enc, meta = _tiny_encoder(), TINY_META
     mix = torch.randn(2, 700) * 0.3
     full = EncoderSeparator(enc, meta)(mix)
     convs = []
@@ -211,12 +218,9 @@ def test_encoder_separator_spreads_a_cpu_batch_over_single_threaded_streams():
     import threading
 
     from separation.checkpoints import EncoderSeparator
-    from separation.encoder import WaveNetEncoder
 
-    torch.manual_seed(0)
-    enc = WaveNetEncoder(n_sources=3, n_layers=4, channels=8)
-    torch.nn.init.normal_(enc.out2.weight, std=0.1)
-    sep = EncoderSeparator(enc, {"sources": list("abc"), "sample_rate": 8_000, "mix_scale": 0.5, "project": True})
+    enc = _tiny_encoder()
+    sep = EncoderSeparator(enc, TINY_META)
     mix = torch.randn(6, 700)
     threads = []
     enc.register_forward_hook(lambda mod, args, out: threads.append((threading.get_ident(), torch.get_num_threads())))
