@@ -11,6 +11,16 @@ from .checkpoint import copy_prior_weights, describe_prior
 from .noise import NoiseSchedule
 
 
+
+def warmup_cosine(step: int, warmup_steps: int, total: int, floor: float = 0.05) -> float:
+    """Learning-rate factor at ``step``: linear warm-up over ``warmup_steps``, then a cosine from
+    1 to ``floor`` at ``total`` steps (held there after); no decay when ``total`` <= 0."""
+    warm = min(1.0, (step + 1) / max(1, warmup_steps))
+    if total <= 0:
+        return warm
+    progress = min(1.0, step / total)
+    return warm * (floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * progress)))
+
 class SourcePrior(pl.LightningModule):
     """Maximum-likelihood training of any prior with ``log_prob(x, sigma) -> (batch, time)``.
 
@@ -78,14 +88,7 @@ class SourcePrior(pl.LightningModule):
         opt = torch.optim.Adam(self.model.parameters(), lr=h.lr, weight_decay=h.weight_decay)
         total = h.max_lr_steps or (self.trainer.max_steps if self.trainer and self.trainer.max_steps > 0 else 0)
 
-        def factor(step: int) -> float:
-            warm = min(1.0, (step + 1) / max(1, h.warmup_steps))
-            if total <= 0:
-                return warm
-            progress = min(1.0, step / total)
-            return warm * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * progress)))
-
-        sched = torch.optim.lr_scheduler.LambdaLR(opt, factor)
+        sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda step: warmup_cosine(step, h.warmup_steps, total))
         return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
 
     def on_before_optimizer_step(self, optimizer) -> None:

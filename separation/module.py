@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import copy
-import math
 
 import pytorch_lightning as pl
 import torch
@@ -32,7 +31,7 @@ class VariationalSeparator(pl.LightningModule):
 
     The priors (``priors_dir``) are loaded for ``elbo``/``wake_sleep``, put in eval mode,
     excluded from the optimiser and from gradient updates. Validation logs SI-SDR of the
-    posterior mean on real test pairs (metrics only). ``init_from``: start the encoder from
+    posterior mean on real held-out pairs (metrics only; the toy set's ``valid`` split). ``init_from``: start the encoder from
     a separator checkpoint (e.g. wake after sleep). ``beta_nll``: the pair losses' β-NLL
     weighting (1: the posterior mean gets the MSE gradient; 0: plain Gaussian NLL).
     ``score_rms``: the priors score gain-normalised estimates; ``posterior_std``: a fixed-variance
@@ -198,11 +197,9 @@ class VariationalSeparator(pl.LightningModule):
         total = self.trainer.max_steps if self.hparams.lr_decay and self.trainer and self.trainer.max_steps > 0 else 0
         if not total:
             return opt
+        from priors.module import warmup_cosine
 
-        def factor(step: int) -> float:
-            return 0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * min(1.0, step / total)))
-
-        sched = torch.optim.lr_scheduler.LambdaLR(opt, factor)
+        sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda step: warmup_cosine(step, 0, total))
         return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
 
     def describe(self) -> dict:
