@@ -7,11 +7,14 @@ import torch
 
 
 @torch.no_grad()
-def mean_loglik(prior, x: torch.Tensor, sigma: float, batch_size: int = 16, generator=None) -> float:
-    """Mean log-density (nats per sample) of x (n, time) + σ·ε under ``prior`` conditioned on σ."""
+def mean_loglik(prior, x: torch.Tensor, sigma: float, batch_size: int = 16, generator=None,
+                add_noise: bool = True) -> float:
+    """Mean log-density (nats per sample) of x (n, time) + σ·ε under ``prior`` conditioned on σ.
+    ``add_noise=False`` scores x as it is (x is already noisy, e.g. a sample drawn at σ)."""
     total, count = 0.0, 0
     for chunk in x.split(batch_size):
-        noisy = chunk + sigma * torch.randn(chunk.shape, generator=generator, device=chunk.device) if sigma > 0 else chunk
+        noisy = chunk + sigma * torch.randn(chunk.shape, generator=generator, device=chunk.device) \
+            if sigma > 0 and add_noise else chunk
         lp = prior.log_prob(noisy, torch.full((chunk.shape[0],), float(sigma), device=chunk.device))
         total += lp.sum().item()
         count += lp.numel()
@@ -19,11 +22,13 @@ def mean_loglik(prior, x: torch.Tensor, sigma: float, batch_size: int = 16, gene
 
 
 @torch.no_grad()
-def cross_likelihood(priors, data: dict[str, torch.Tensor], sigmas, seed: int = 0, batch_size: int = 16):
+def cross_likelihood(priors, data: dict[str, torch.Tensor], sigmas, seed: int = 0, batch_size: int = 16,
+                     add_noise: bool = True):
     """loglik[s][p][c]: mean nats/sample of column ``c`` of ``data`` under prior ``p`` at σ = sigmas[s].
 
     ``data`` maps a column name (a source, or an extra such as ``silence``) to crops (n, time).
-    The same noise draw is used for every prior (seeded per σ and column).
+    The same noise draw is used for every prior (seeded per σ and column); ``add_noise=False``
+    scores the crops as they are, conditioned on σ (crops that already carry the noise).
     """
     out = []
     for si, sigma in enumerate(sigmas):
@@ -32,7 +37,7 @@ def cross_likelihood(priors, data: dict[str, torch.Tensor], sigmas, seed: int = 
             row = []
             for ci, crops in enumerate(data.values()):
                 g = torch.Generator(device=crops.device).manual_seed(seed * 1000 + si * 100 + ci)
-                row.append(mean_loglik(prior, crops, float(sigma), batch_size, g))
+                row.append(mean_loglik(prior, crops, float(sigma), batch_size, g, add_noise))
             rows.append(row)
         out.append(rows)
     return out

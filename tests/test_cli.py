@@ -47,6 +47,31 @@ def test_train_prior_export_reload_sample_and_diagnose(tmp_path, capsys):
     assert "σ = 0.1" in capsys.readouterr().out
 
 
+def test_diagnose_draws_samples_at_a_noise_level_and_compares_them_with_equally_noisy_real_crops(
+        tiny_priors_dir, tmp_path, monkeypatch):
+    from separation.commands import sample
+
+    drawn_at, real_draw = [], sample.draw
+
+    def recording_draw(prior, n, length, temperature, sigma, *rest):
+        drawn_at.append(sigma)
+        return real_draw(prior, n, length, temperature, sigma, *rest)
+
+    monkeypatch.setattr(sample, "draw", recording_draw)
+    results = {}
+    for sigma in (0.0, 0.3):
+        out = tmp_path / f"diag_{sigma}.json"
+        assert main(["diagnose", "--priors", str(tiny_priors_dir), "--split", "valid", "--n", "4", "--length", "256",
+                     "--sigma", "0", "--samples", "4", "--sample-sigma", str(sigma), "--json", str(out),
+                     "--quiet"]) == 0
+        results[sigma] = json.loads(out.read_text())
+    assert drawn_at == [0.0] * 4 + [0.3] * 4
+    assert results[0.3]["sample_sigma"] == 0.3 and results[0.3]["split"] == "valid"
+    for s in results[0.0]["sources"]:
+        clean, noisy = results[0.0]["samples"][s]["real"]["rms"], results[0.3]["samples"][s]["real"]["rms"]
+        assert abs(noisy ** 2 - clean ** 2 - 0.09) < 0.03  # the real crops carry σ·ε too
+
+
 def test_user_errors_are_one_line(tmp_path, capsys):
     bad = tmp_path / "bad.pt"
     bad.write_text("garbage")

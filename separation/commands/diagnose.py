@@ -25,8 +25,14 @@ def add_arguments(parser) -> None:
     parser.add_argument("--n", type=int, default=16, help="test crops per source")
     parser.add_argument("--length", type=int, default=4096, help="samples per crop")
     parser.add_argument("--data", default=None, help="stem folder (default: the toy test set)")
+    parser.add_argument("--split", default="test", choices=["train", "valid", "test"],
+                        help="which crops to measure against (valid: the toy set's held-out split; stem folders "
+                             "have train and test)")
     parser.add_argument("--samples", type=int, default=0, help="also draw N samples per prior and compare")
     parser.add_argument("--temperature", type=float, default=1.0, help="sampling temperature for --samples")
+    parser.add_argument("--sample-sigma", type=float, default=0.0,
+                        help="noise level the priors are conditioned on when drawing --samples; the real crops "
+                             "they are compared with get the same σ·ε, and both are scored at that σ")
     parser.add_argument("--continuation", type=int, default=0, metavar="PREFIX",
                         help="also prime each autoregressive prior with PREFIX samples of its own source's test "
                              "crops and score its continuation (SNR vs the true continuation)")
@@ -79,14 +85,14 @@ def run(args) -> int:
     priors, metas = load_priors(args.priors, args.device)
     sources = [m["source"] for m in metas]
     sr = metas[0]["sample_rate"]
-    crops, mix_scale = reference_crops(sources, args.n, args.length, args.data, "test", sr, args.seed)
+    crops, mix_scale = reference_crops(sources, args.n, args.length, args.data, args.split, sr, args.seed)
     crops = crops.to(args.device)
     columns = {s: crops[:, k] for k, s in enumerate(sources)}
     extras = extra_columns(crops.cpu(), mix_scale, args.seed)
     columns.update({k: v.to(args.device) for k, v in extras.items()})
     ll = cross_likelihood(priors, columns, args.sigma, args.seed)
     k = len(sources)
-    result = {"sources": sources, "sigmas": list(args.sigma), "n": args.n, "length": args.length,
+    result = {"sources": sources, "sigmas": list(args.sigma), "n": args.n, "length": args.length, "split": args.split,
               "loglik": [[row[:k] for row in mat] for mat in ll], "extra_columns": list(extras),
               "extra_loglik": [[row[k:] for row in mat] for mat in ll],
               "priors": [{"source": m["source"], "hash": m["hash"]} for m in metas]}
@@ -97,28 +103,35 @@ def run(args) -> int:
         from .sample import draw
 
         stats, generated = {}, {}
+        sigma = args.sample_sigma
         for prior, s in zip(priors, sources):
-            generated[s] = draw(prior, args.samples, args.length, args.temperature, 0.0, 256, args.device, False).to(args.device)
-        gen_ll = cross_likelihood(priors, generated, [0.0], args.seed)[0]
-        real_ll = cross_likelihood(priors, {s: columns[s][: args.samples] for s in sources}, [0.0], args.seed)[0]
+            generated[s] = draw(prior, args.samples, args.length, args.temperature, sigma, 256, args.device, False).to(args.device)
+        real = {s: columns[s][: args.samples] for s in sources}
+        if sigma > 0:
+            noise = torch.Generator(device=args.device).manual_seed(args.seed + 1)
+            real = {s: x + sigma * torch.randn(x.shape, generator=noise, device=x.device) for s, x in real.items()}
+        gen_ll = cross_likelihood(priors, generated, [sigma], args.seed, add_noise=False)[0]
+        real_ll = cross_likelihood(priors, real, [sigma], args.seed, add_noise=False)[0]
         for j, s in enumerate(sources):
             stats[s] = {"generated": {**signal_statistics(generated[s].cpu(), sr),
                                       "loglik_under": {p: gen_ll[i][j] for i, p in enumerate(sources)}},
-                        "real": {**signal_statistics(columns[s][: args.samples].cpu(), sr),
+                        "real": {**signal_statistics(real[s].cpu(), sr),
                                  "loglik_under": {p: real_ll[i][j] for i, p in enumerate(sources)}}}
             g, r = stats[s]["generated"], stats[s]["real"]
             print(f"{s:>10} samples: rms {g['rms']:.3f} (real {r['rms']:.3f}, ratio {g['rms'] / max(r['rms'], 1e-9):.2f}), "
                   f"centroid {g['spectral_centroid_hz']:.0f} Hz (real {r['spectral_centroid_hz']:.0f}), "
                   f"autocorr peak {g['autocorrelation_peak']:.2f} (real {r['autocorrelation_peak']:.2f})")
-        print("\nsamples' log-likelihood, rows = prior, columns = samples of")
+        print(f"\nsamples' log-likelihood at σ = {sigma:g}, rows = prior, columns = samples of")
         print(format_matrix([f"{s} prior" for s in sources], sources, gen_ll))
         result["samples"] = stats
+        result["sample_sigma"] = sigma
+        result["sample_temperature"] = args.temperature
         result["samples_loglik"] = gen_ll
         if args.plot:
             from ..plots import plot_samples
 
             plot_samples(Path(args.plot).with_name(Path(args.plot).stem + "_samples.png"),
-                         {s: generated[s][:3].cpu() for s in sources}, {s: columns[s][:3].cpu() for s in sources}, sr)
+                         {s: generated[s][:3].cpu() for s in sources}, {s: real[s][:3].cpu() for s in sources}, sr)
     if args.continuation:
         result["continuation"] = continuation_table(priors, sources, columns, args)
     if args.json:

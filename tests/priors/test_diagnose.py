@@ -46,3 +46,28 @@ def test_continuation_scores_a_prior_that_knows_the_period_above_one_that_does_n
     assert right["length"] == 512 and right["prefix"] == 512
     assert right["snr_db"] > 60 and right["snr_db_first_64"] > 60
     assert wrong["snr_db"] < 0 < right["snr_db"]
+
+
+class _RecordingPrior:
+    """Scores every sample 0 nats and records what it was asked to score."""
+
+    def __init__(self):
+        self.seen = []
+
+    def log_prob(self, x, sigma):
+        self.seen.append((x.clone(), sigma.clone()))
+        return torch.zeros_like(x)
+
+
+def test_mean_loglik_adds_the_noise_it_conditions_on_unless_the_crops_already_carry_it():
+    from priors.diagnose import mean_loglik
+
+    x = torch.randn(4, 2048, generator=torch.Generator().manual_seed(0))
+    prior = _RecordingPrior()
+    mean_loglik(prior, x, 0.05, batch_size=4, generator=torch.Generator().manual_seed(1))
+    noisy, sigma = prior.seen[-1]
+    assert torch.allclose(sigma, torch.full((4,), 0.05))
+    assert abs((noisy - x).std().item() - 0.05) < 0.005
+    mean_loglik(prior, x, 0.05, batch_size=4, add_noise=False)
+    as_is, sigma = prior.seen[-1]
+    assert torch.equal(as_is, x) and torch.allclose(sigma, torch.full((4,), 0.05))
