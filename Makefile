@@ -59,6 +59,13 @@ results: install
 	    --seed 0 --checkpoints checkpoints/toy_gpu --precision bf16 --json results/toy_gpu_benchmark_bf16.json --quiet
 	$(VENV)/bin/priorsep benchmark toy --methods mixture langevin variational variational-fast --n 2 --length 16384 \
 	    --seed 0 --checkpoints checkpoints/toy_gpu --json results/toy_gpu_benchmark_langevin.json --quiet
+	for s in 0 0.02 0.03 0.05; do $(VENV)/bin/priorsep diagnose --priors checkpoints/toy_gpu --split valid --n 16 \
+	    --length 4096 --sigma 0 --samples 16 --sample-sigma $$s --seed 0 --quiet \
+	    --json results/diagnose_toy_gpu_sample_sigma/valid_sigma_$$s.json; done
+	for seed in 0 1; do $(VENV)/bin/priorsep diagnose --priors checkpoints/toy_gpu --split test --n 16 --length 4096 \
+	    --sigma 0 --samples 16 --sample-sigma 0.03 --seed $$seed --quiet \
+	    --json results/diagnose_toy_gpu_sample_sigma/test_sigma_0.03_seed$$seed.json \
+	    --plot results/diagnose_toy_gpu_sample_sigma/test_sigma_0.03_seed$$seed.png; done
 
 chorales: install
 	$(VENV)/bin/priorsep make-chorales --out data/chorales
