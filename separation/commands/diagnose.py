@@ -1,15 +1,18 @@
 """``priorsep diagnose --priors DIR``: how well each prior knows its own source.
 
-Prints, for every σ, the cross-likelihood matrix: rows = priors, columns = sources' test
-crops plus silence, the mixture and white noise; entries = mean log-density in nats per
+Prints, for every σ, the cross-likelihood matrix: rows = priors, columns = sources' crops
+(``--split``) plus silence, the mixture and white noise; entries = mean log-density in nats per
 sample of the crop + σ·ε under the prior conditioned on σ. ``--samples N`` also draws N
 samples per prior and compares them with real crops (rms, spectral centroid,
-autocorrelation peak, and the samples' log-likelihood under every prior).
+autocorrelation peak, and the samples' log-likelihood under every prior); ``--sample-sigma S``
+draws them from the priors conditioned on σ = S and compares them with real crops + S·ε, both
+scored at S. ``--split`` picks the crops (default test; valid is the toy set's held-out split).
 ``--continuation P`` primes each autoregressive prior with the first P samples of its own
-source's test crops and scores the continuation against the truth (SNR in dB): a prior that
+source's crops and scores the continuation against the truth (SNR in dB): a prior that
 has learnt the source's long-range structure (a period) continues it; one that only knows the
 local shape does not. JSON: ``{"sources", "sigmas", "loglik"[σ][prior][source], "extra_columns",
-"extra_loglik"[σ][prior][extra], "samples": {...}, "continuation": {source: {...}}}``.
+"extra_loglik"[σ][prior][extra], "split", "samples": {...}, "sample_sigma", "sample_temperature",
+"continuation": {source: {...}}}``.
 """
 from __future__ import annotations
 
@@ -22,7 +25,7 @@ import torch
 def add_arguments(parser) -> None:
     parser.add_argument("--priors", default="checkpoints/toy", help="directory of priors")
     parser.add_argument("--sigma", type=float, nargs="+", default=[0.0, 0.01, 0.05, 0.1, 0.3])
-    parser.add_argument("--n", type=int, default=16, help="test crops per source")
+    parser.add_argument("--n", type=int, default=16, help="crops per source")
     parser.add_argument("--length", type=int, default=4096, help="samples per crop")
     parser.add_argument("--data", default=None, help="stem folder (default: the toy test set)")
     parser.add_argument("--split", default="test", choices=["train", "valid", "test"],
@@ -34,7 +37,7 @@ def add_arguments(parser) -> None:
                         help="noise level the priors are conditioned on when drawing --samples; the real crops "
                              "they are compared with get the same σ·ε, and both are scored at that σ")
     parser.add_argument("--continuation", type=int, default=0, metavar="PREFIX",
-                        help="also prime each autoregressive prior with PREFIX samples of its own source's test "
+                        help="also prime each autoregressive prior with PREFIX samples of its own source's "
                              "crops and score its continuation (SNR vs the true continuation)")
     parser.add_argument("--json", default=None, help="write the results here")
     parser.add_argument("--plot", default=None, help="write a heatmap PNG here (and samples PNG beside it)")
