@@ -27,11 +27,11 @@ for path in args.separators:
     for mix, src in dm.val_dataloader():
         est = sep(mix)
         gains.append(si_sdr(est, src) - si_sdr(mix.unsqueeze(1).expand_as(src), src))
-        err = torch.fft.rfft(est - src).abs().pow(2)  # (batch, K, bins)
+        e, r = est - src, src / src.norm(dim=-1, keepdim=True)
+        err = torch.fft.rfft(e).abs().pow(2)  # (batch, K, bins)
         freqs = torch.fft.rfftfreq(src.shape[-1], 1.0 / sep.sample_rate)
         high = high + err[..., freqs > args.cutoff].sum((0, 2))
         total = total + err.sum((0, 2))
-        e, r = est - src, src / src.norm(dim=-1, keepdim=True)
         along = along + torch.einsum("bkt,bjt->bkj", e, r).pow(2).sum(0)  # (K, K)
         energy = energy + e.pow(2).sum((0, 2))
     g = torch.cat(gains).mean(0)
