@@ -75,10 +75,10 @@ chorales: install
 CHORALES := $(VENV)/bin/priorsep evaluate --root data/chorales --is-wav --fast --quiet
 chorales-results: install
 	for b in mix irm nmf; do $(CHORALES) --baseline $$b --out results/chorales/$$b; done
-	for m in supervised sleep; do $(CHORALES) --model checkpoints/chorales/separator_$$m.pt --out results/chorales/$$m; done
+	for m in supervised sleep wake_sleep; do $(CHORALES) --model checkpoints/chorales/separator_$$m.pt --out results/chorales/$$m; done
 	$(CHORALES) --model checkpoints/chorales/separator_elbo.pt --out results/chorales/variational
 	for b in mix irm; do $(CHORALES) --baseline $$b --max-tracks 2 --max-seconds 4 --out results/chorales/subset/$$b; done
-	for m in supervised sleep elbo; do $(CHORALES) --model checkpoints/chorales/separator_$$m.pt --max-tracks 2 \
+	for m in supervised sleep wake_sleep elbo; do $(CHORALES) --model checkpoints/chorales/separator_$$m.pt --max-tracks 2 \
 	    --max-seconds 4 --out results/chorales/subset/$$m; done
 	$(CHORALES) --langevin checkpoints/chorales --langevin-levels 5 --langevin-steps 4 --max-tracks 2 --max-seconds 4 \
 	    --out results/chorales/subset/langevin
