@@ -53,8 +53,8 @@ results: install
 	    --checkpoints checkpoints/toy_wide --json results/toy_wide_benchmark.json --quiet
 	$(VENV)/bin/priorsep diagnose --priors checkpoints/toy_gpu --n 16 --length 4096 --sigma 0 0.01 0.05 0.1 0.3 \
 	    --samples 16 --continuation 2048 --seed 0 --json results/diagnose_toy_gpu.json --plot results/diagnose_toy_gpu.png --quiet
-	$(VENV)/bin/priorsep benchmark toy --methods mixture sleep remix variational variational-fast supervised --n 256 \
-	    --length 16384 --seed 0 --checkpoints checkpoints/toy_gpu --json results/toy_gpu_benchmark.json --quiet
+	$(VENV)/bin/priorsep benchmark toy --methods mixture sleep wake-sleep remix variational variational-fast supervised \
+	    --n 256 --length 16384 --seed 0 --checkpoints checkpoints/toy_gpu --json results/toy_gpu_benchmark.json --quiet
 	$(VENV)/bin/priorsep benchmark toy --methods mixture variational variational-fast supervised --n 256 --length 16384 \
 	    --seed 0 --checkpoints checkpoints/toy_gpu --precision bf16 --json results/toy_gpu_benchmark_bf16.json --quiet
 	$(VENV)/bin/priorsep benchmark toy --methods mixture langevin variational variational-fast --n 2 --length 16384 \
