@@ -58,16 +58,10 @@ def kernel_name(tmp_path_factory):
     (spec_dir / "kernel.json").write_text(json.dumps({
         "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
         "display_name": f"Python 3 ({sys.executable})", "language": "python"}))
-    before = os.environ.get("JUPYTER_PATH")
-    os.environ["JUPYTER_PATH"] = os.pathsep.join([str(kernels)] + ([before] if before else []))
-    try:
+    with pytest.MonkeyPatch.context() as mp:  # restores JUPYTER_PATH afterwards
+        mp.setenv("JUPYTER_PATH", str(kernels), prepend=os.pathsep)
         assert _runs_this_python(KernelSpecManager().get_kernel_spec(KERNEL))
         yield KERNEL
-    finally:
-        if before is None:
-            os.environ.pop("JUPYTER_PATH", None)
-        else:
-            os.environ["JUPYTER_PATH"] = before
 
 
 def _execute(path: Path, kernel: str) -> float:
@@ -75,17 +69,11 @@ def _execute(path: Path, kernel: str) -> float:
     the sample-at-a-time generation cell took 16 s alone but over 100 s with two threads
     beside one busy process on 2 cores); the wall time."""
     nb = nbformat.read(path, as_version=4)
-    before = os.environ.get("OMP_NUM_THREADS")
-    os.environ["OMP_NUM_THREADS"] = "1"
     t0 = time.perf_counter()
-    try:
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("OMP_NUM_THREADS", "1")
         nbclient.NotebookClient(nb, kernel_name=kernel, timeout=CELL_TIMEOUT,
                                 resources={"metadata": {"path": str(ROOT)}}).execute()
-    finally:
-        if before is None:
-            os.environ.pop("OMP_NUM_THREADS", None)
-        else:
-            os.environ["OMP_NUM_THREADS"] = before
     seconds = time.perf_counter() - t0
     errors = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", []) if o.output_type == "error"]
     assert not errors, f"{path.name}: {errors[0].ename}: {errors[0].evalue}"

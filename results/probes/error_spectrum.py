@@ -23,13 +23,13 @@ torch.set_grad_enabled(False)
 dm = SeparationDataModule("distil", crop_length=2048, batch_size=8, val_crops=16)
 for path in args.separators:
     sep = load_separator(path)
+    freqs = torch.fft.rfftfreq(dm.hparams.crop_length, 1.0 / sep.sample_rate)
     gains, high, total, along, energy = [], 0.0, 0.0, 0.0, 0.0
     for mix, src in dm.val_dataloader():
         est = sep(mix)
         gains.append(si_sdr(est, src) - si_sdr(mix.unsqueeze(1).expand_as(src), src))
         e, r = est - src, src / src.norm(dim=-1, keepdim=True)
         err = torch.fft.rfft(e).abs().pow(2)  # (batch, K, bins)
-        freqs = torch.fft.rfftfreq(src.shape[-1], 1.0 / sep.sample_rate)
         high = high + err[..., freqs > args.cutoff].sum((0, 2))
         total = total + err.sum((0, 2))
         along = along + torch.einsum("bkt,bjt->bkj", e, r).pow(2).sum(0)  # (K, K)
