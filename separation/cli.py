@@ -21,6 +21,7 @@ COMMANDS = {
     "train-separator": ("separation.commands.train_separator", "train the separator with the priors frozen (LightningCLI config)"),
     "benchmark": ("separation.commands.benchmark", "score every separation method on a fixed test set"),
     "separate": ("separation.commands.separate", "separate mixture files into one WAV per source"),
+    "models": ("separation.commands.models", "list the named separator models shipped with the package"),
     "demo": ("separation.commands.demo", "separate a toy mixture with the shipped checkpoints"),
     "prune": ("separation.commands.prune", "cut a cheaper separator (fewer gated units) from a trained one"),
     "export": ("separation.commands.export", "write a compact weights-only checkpoint from a Lightning .ckpt"),

@@ -33,3 +33,28 @@ def test_shipped_checkpoints_stay_small(folder):
 def test_all_shipped_checkpoints_together_stay_small():
     total = sum(f.stat().st_size for f in ROOT.rglob("*") if f.is_file())
     assert total < 40 * 2**20, total
+
+
+def test_named_models_are_packaged_files_trained_against_shipped_priors():
+    """Every model of ``separation.models.MODELS`` is a real file inside the package (the wheel
+    ships it; checkpoints/ may link to it, never the other way round) that was trained against
+    the priors of one shipped folder (or is supervised)."""
+    from priors.checkpoint import file_hash, prior_files
+    from separation.models import MODELS, PRETRAINED_DIR
+
+    hashes = {folder.name: {f.stem: file_hash(f) for f in prior_files(folder)} for folder in FOLDERS}
+    for name, model in MODELS.items():
+        assert model.path.is_file() and not model.path.is_symlink(), name
+        assert model.path.resolve().parent == PRETRAINED_DIR, name
+        sep = load_separator(model.path)
+        recorded = {p["source"]: p["hash"] for p in sep.meta.get("priors", [])}
+        if sep.meta["objective"] != "supervised":
+            assert any(recorded == h for h in hashes.values()), f"{name}: trained against priors not shipped"
+
+
+def test_the_toy_gpu_separators_link_to_the_packaged_models():
+    from separation.models import MODELS
+
+    for link, name in (("separator_elbo.pt", "toy"), ("separator_elbo_fast.pt", "toy-fast")):
+        path = ROOT / "toy_gpu" / link
+        assert path.is_symlink() and path.resolve() == MODELS[name].path.resolve(), link

@@ -1,17 +1,18 @@
-"""``priorsep demo --out DIR``: separate a toy test mixture with the shipped checkpoints,
-print SI-SDR per source, write the WAVs and a spectrogram PNG."""
+"""``priorsep demo --out DIR [--model NAME|CKPT]``: separate a toy test mixture with a shipped
+toy model (default ``toy``; ``priorsep models`` lists them), print SI-SDR per source, write
+the WAVs and a spectrogram PNG."""
 from __future__ import annotations
 
 from pathlib import Path
 
 import torch
 
-from .separate import DEFAULT_MODEL
+from .separate import DEFAULT_MODEL, MODEL_HELP
 
 
 def add_arguments(parser) -> None:
     parser.add_argument("--out", default="demo_out")
-    parser.add_argument("--model", default=DEFAULT_MODEL)
+    parser.add_argument("--model", default=DEFAULT_MODEL, help=MODEL_HELP + "; it must separate the toy sources")
     parser.add_argument("--index", type=int, default=0, help="toy test example")
     parser.add_argument("--seconds", type=float, default=3.0)
 
@@ -19,15 +20,15 @@ def add_arguments(parser) -> None:
 def run(args) -> int:
     import soundfile as sf
 
-    from priors.data import TOY_SAMPLE_RATE, ToyGenerator
+    from priors.data import TOY_SAMPLE_RATE, TOY_SOURCES, ToyGenerator
 
-    from ..checkpoints import load_separator
+    from ..models import load_separator
     from ..metrics import si_sdr
     from ..plots import plot_spectrograms
 
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    sep = load_separator(args.model)
+    sep = load_separator(args.model, sources=list(TOY_SOURCES), sample_rate=TOY_SAMPLE_RATE)
     gen = ToyGenerator()
     refs = torch.from_numpy(gen.crop("test", args.index, 0, int(args.seconds * TOY_SAMPLE_RATE)))
     mix = gen.mix(refs)

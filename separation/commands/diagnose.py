@@ -23,7 +23,9 @@ import torch
 
 
 def add_arguments(parser) -> None:
-    parser.add_argument("--priors", default="checkpoints/toy", help="directory of priors")
+    parser.add_argument("--priors", default="checkpoints/toy",
+                        help="directory of priors (default checkpoints/toy: relative to the working directory, "
+                             "else to the repository checkout)")
     parser.add_argument("--sigma", type=float, nargs="+", default=[0.0, 0.01, 0.05, 0.1, 0.3])
     parser.add_argument("--n", type=int, default=16, help="crops per source")
     parser.add_argument("--length", type=int, default=4096, help="samples per crop")
@@ -82,10 +84,11 @@ def run(args) -> int:
     from priors.checkpoint import load_priors
     from priors.diagnose import cross_likelihood, extra_columns, signal_statistics
 
+    from ..models import repository_path
     from ..reference_data import reference_crops
 
     torch.manual_seed(args.seed)
-    priors, metas = load_priors(args.priors, args.device)
+    priors, metas = load_priors(repository_path(args.priors, "--priors"), args.device)
     sources = [m["source"] for m in metas]
     sr = metas[0]["sample_rate"]
     crops, mix_scale = reference_crops(sources, args.n, args.length, args.data, args.split, sr, args.seed)

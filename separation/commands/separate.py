@@ -1,24 +1,32 @@
-"""``priorsep separate MIX.wav [MORE … | FOLDER] -o OUT/ [--model CKPT] [--force] [--plot]``.
+"""``priorsep separate MIX.wav [MORE … | FOLDER] -o OUT/ [--model NAME|CKPT] [--force] [--plot]``.
 
 Writes one 32-bit float WAV per source, same sample rate, channel count and length as the
 input: ``OUT/<source>.wav`` for one input, ``OUT/<input name>/<source>.wav`` for several.
 Each channel is separated on its own; long files are processed in overlapping chunks, and
 the chunks of several files are batched together (files are read in groups of at most
 ``--group-seconds`` of audio, which bounds memory).
+
+``--model``: a packaged model's name (``priorsep models`` lists them; default ``toy``) or a
+checkpoint path. A toy-set model applied to a file that is not from the toy set (not mono
+at 14 700 Hz) prints one warning line to stderr (see ``separation.models.toy_mismatch``).
 """
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 from . import add_precision_argument
 
-DEFAULT_MODEL = "checkpoints/toy_gpu/separator_elbo.pt"
+#: a name of ``separation.models.MODELS`` (spelled out here so that ``--help`` needs no import)
+DEFAULT_MODEL = "toy"
+MODEL_HELP = (f"a model name (see `priorsep models`; default {DEFAULT_MODEL}: the toy sin/square/saw/triangle "
+              f"set) or a separator checkpoint path (.pt or Lightning .ckpt)")
 
 
 def add_arguments(parser) -> None:
     parser.add_argument("inputs", nargs="+", help="mixture audio files (wav, flac, ogg, mp3, …) or folders of them")
     parser.add_argument("-o", "--out", required=True, help="output folder")
-    parser.add_argument("--model", default=DEFAULT_MODEL, help=f"separator checkpoint (default {DEFAULT_MODEL})")
+    parser.add_argument("--model", default=DEFAULT_MODEL, help=MODEL_HELP)
     parser.add_argument("--device", default="cpu")
     add_precision_argument(parser, "inference precision (bf16: bfloat16 autocast, faster on CPUs with AVX512-BF16)")
     parser.add_argument("--chunk-seconds", type=float, default=None, help="chunk length (default: model-dependent)")
@@ -63,8 +71,8 @@ def file_groups(files: list[Path], group_seconds: float) -> list[list[Path]]:
 def run(args) -> int:
     from ..apply import separate_arrays
     from ..audio import load_audio, prepare_output_dir, save_audio
-    from ..checkpoints import load_separator
     from ..errors import PriorsepError
+    from ..models import load_separator, toy_mismatch, toy_warning
 
     files = expand_inputs(args.inputs)
     if not files:
@@ -75,8 +83,14 @@ def run(args) -> int:
     for f in files:  # refuse existing outputs before any work
         prepare_output_dir(targets[f], [f"{s}.wav" for s in separator.sources], args.force)
     kwargs = {"chunk_seconds": args.chunk_seconds} if args.chunk_seconds else {}
+    warned = False
     for group in file_groups(files, args.group_seconds):
         audios = [load_audio(f) for f in group]
+        for f, (audio, sr) in zip(group, audios):
+            reason = None if warned else toy_mismatch(separator, audio.shape, sr)
+            if reason:  # once per run
+                print(f"priorsep: warning: {toy_warning(str(f), reason)}", file=sys.stderr, flush=True)
+                warned = True
         ests = separate_arrays(separator, audios, batch_size=args.batch_size, progress=not args.quiet, **kwargs)
         for f, (audio, sr), est in zip(group, audios, ests):
             target = targets[f]
