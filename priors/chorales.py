@@ -392,10 +392,14 @@ SETTINGS = ("sample_rate", "soundfont", "seed", "max_seconds", "default_bpm")
 def build(out: str | os.PathLike, sample_rate: int = 22_050, soundfont: str | os.PathLike | None = None,
           n: int | None = None, seed: int = 0, force: bool = False, max_seconds: float | None = None,
           default_bpm: float = DEFAULT_BPM,
-          progress: Callable[[Iterable], Iterable] | None = None) -> BuildReport:
+          progress: Callable[[Iterable], Iterable] | None = None, only_split: str | None = None) -> BuildReport:
     """Render the first ``n`` 4-part chorales into ``out`` and write ``out/chorales.json`` and
     ``out/dataset.json``. Complete track folders are kept unless ``force``. ``progress``
-    wraps the iterator over chorales (e.g. a tqdm factory)."""
+    wraps the iterator over chorales (e.g. a tqdm factory). ``only_split`` (``train`` or
+    ``test``): render only the chorales of that split (e.g. the test chorales with another
+    soundfont, a held-out timbre check); the split of a chorale does not change."""
+    if only_split not in (None, "train", "test"):
+        raise ChoraleError(f"only_split must be train or test, got {only_split!r}")
     t0 = time.perf_counter()
     _music21(), _pretty_midi()
     sf2 = find_soundfont(soundfont)
@@ -425,6 +429,8 @@ def build(out: str | os.PathLike, sample_rate: int = 22_050, soundfont: str | os
     m21 = _music21()
     ids = list_chorales(n)
     splits = split_chorales(ids)
+    if only_split is not None:
+        ids = [cid for cid in ids if splits[cid] == only_split]
     for cid in (progress(ids) if progress is not None else ids):
         name, split = track_name(cid), splits[cid]
         other = "test" if split == "train" else "train"

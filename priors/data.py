@@ -314,12 +314,15 @@ class StemFolderDataset(Dataset):
     Each track's stems are read once (mono: mean of channels, or left channel with
     ``channel=0``), resampled to ``sample_rate``. ``mode`` as :class:`ToyDataset`; crops whose
     target is near-silent (rms < ``min_rms``) are re-drawn (up to 10 times) for ``source`` mode.
+    ``gain_min``/``gain_max``: random crops get one gain ~ U(gain_min, gain_max) per stem (the
+    mixture is the sum of the scaled stems); the default 1 draws nothing and changes nothing.
     """
 
     def __init__(self, root: str | Path, split: str, sources: list[str], mode: str = "source",
                  source: str | None = None, crop_length: int = 16384, epoch_size: int = 1000,
                  sample_rate: int | None = None, channel: int | None = None, random_crops: bool = True,
-                 min_rms: float = 1e-3, mix_scale: float = 1.0, seed: int = 0):
+                 min_rms: float = 1e-3, mix_scale: float = 1.0, seed: int = 0,
+                 gain_min: float = 1.0, gain_max: float = 1.0):
         import librosa
         import soundfile as sf
 
@@ -327,6 +330,7 @@ class StemFolderDataset(Dataset):
         self.source_index = self.sources.index(source) if mode == "source" else None
         self.epoch_size, self.random_crops, self.min_rms, self.seed = epoch_size, random_crops, min_rms, seed
         self.mix_scale = mix_scale
+        self.gain_min, self.gain_max = gain_min, gain_max
         self._draws = 0
         names = [source] if mode == "source" else self.sources
         self.tracks: list[np.ndarray] = []
@@ -361,6 +365,8 @@ class StemFolderDataset(Dataset):
             crop = torch.from_numpy(track[:, start:start + self.crop_length].copy())
             if self.mode != "source" or crop.pow(2).mean().sqrt() >= self.min_rms:
                 break
+        if self.random_crops and (self.gain_min, self.gain_max) != (1.0, 1.0):  # one gain per stem
+            crop = crop * torch.from_numpy(rng.uniform(self.gain_min, self.gain_max, (crop.shape[0], 1))).float()
         if self.mode == "source":
             return crop[0]
         mix = self.mix_scale * crop.sum(0)
@@ -377,7 +383,8 @@ class StemDataModule(pl.LightningDataModule):
     def __init__(self, root: str, sources: list[str], mode: str = "source", source: str | None = None,
                  sample_rate: int = 22_050, crop_length: int = 16384, batch_size: int = 8,
                  train_crops: int = 4000, val_crops: int = 32, val_split: str = "test",
-                 channel: int | None = None, mix_scale: float = 1.0, num_workers: int = 0, seed: int = 0):
+                 channel: int | None = None, mix_scale: float = 1.0, num_workers: int = 0, seed: int = 0,
+                 gain_min: float = 1.0, gain_max: float = 1.0):
         super().__init__()
         self.save_hyperparameters()
         self.sources = list(sources)
@@ -386,7 +393,8 @@ class StemDataModule(pl.LightningDataModule):
     def _dataset(self, split, mode, n, random_crops, seed):
         h = self.hparams
         return StemFolderDataset(h.root, split, h.sources, mode, h.source, h.crop_length, n,
-                                 h.sample_rate, h.channel, random_crops, mix_scale=h.mix_scale, seed=seed)
+                                 h.sample_rate, h.channel, random_crops, mix_scale=h.mix_scale, seed=seed,
+                                 gain_min=h.gain_min, gain_max=h.gain_max)
 
     def train_dataloader(self) -> DataLoader:
         h = self.hparams

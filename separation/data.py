@@ -76,6 +76,8 @@ class SeparationDataModule(pl.LightningDataModule):
       * ``wake_sleep``: batches ``{"wake": mixtures, "sleep": (mixtures, dreamed sources)}``;
       * ``supervised``: real (mixture, sources) pairs — the reference upper bound only.
     Real data: the toy set (``data_root`` None) — other stem folders via ``data_root``.
+    ``stem_gain_min``/``stem_gain_max``: random per-stem gains of real training crops (stem
+    folders; validation crops are never rescaled).
     Validation pairs are only used to log metrics, never to train; on the toy set they come
     from its held-out ``valid`` split, never from the benchmark's test split.
     """
@@ -83,7 +85,8 @@ class SeparationDataModule(pl.LightningDataModule):
     def __init__(self, objective: str = "elbo", bank: str | None = None, data_root: str | None = None,
                  sources: list[str] | None = None, sample_rate: int = 14_700, mix_scale: float = 0.25,
                  crop_length: int = 4096, batch_size: int = 16, train_crops: int = 16000, val_crops: int = 32,
-                 gain_min: float = 0.8, gain_max: float = 1.2, num_workers: int = 0, seed: int = 0):
+                 gain_min: float = 0.8, gain_max: float = 1.2, num_workers: int = 0, seed: int = 0,
+                 stem_gain_min: float = 1.0, stem_gain_max: float = 1.0):
         super().__init__()
         if objective not in ("elbo", "remix", "distil", "sleep", "wake_sleep", "supervised"):
             raise ValueError(f"unknown objective {objective!r}")
@@ -100,7 +103,8 @@ class SeparationDataModule(pl.LightningDataModule):
         from priors.data import StemFolderDataset
 
         return StemFolderDataset(h.data_root, split, self.sources, "both", crop_length=h.crop_length, epoch_size=n,
-                                 sample_rate=h.sample_rate, random_crops=random_crops, mix_scale=h.mix_scale, seed=seed)
+                                 sample_rate=h.sample_rate, random_crops=random_crops, mix_scale=h.mix_scale, seed=seed,
+                                 gain_min=h.stem_gain_min, gain_max=h.stem_gain_max)
 
     def _bank(self):
         h = self.hparams

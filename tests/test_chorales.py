@@ -7,6 +7,7 @@ import shutil
 
 import numpy as np
 import pytest
+import torch
 
 from priors import chorales
 from separation.errors import PriorsepError
@@ -173,3 +174,25 @@ def test_stem_folder_dataset_reads_it_back(tiny_set):
     track = list_tracks(tiny_set, "test")[0]
     mix_file, _ = sf.read(track / "mixture.wav", dtype="float32")
     np.testing.assert_allclose(mix_file, sum(sf.read(track / f"{s}.wav", dtype="float32")[0] for s in STEMS), atol=1e-5)
+
+
+def test_only_split_renders_that_split_with_the_same_split_and_gains(tiny_set, tmp_path):
+    from priors.data import StemFolderDataset
+
+    meta = json.loads((tiny_set / "chorales.json").read_text())
+    report = chorales.build(tmp_path, sample_rate=SR, n=2, max_seconds=3, only_split="test")
+    assert {t["split"] for t in report.tracks} == {"test"}
+    want = {t["track"]: t["gains"] for t in meta["tracks"] if t["split"] == "test"}
+    assert {t["track"]: t["gains"] for t in report.tracks} == want
+    assert not (tmp_path / "train").exists()
+    # per-stem random gains of StemFolderDataset: the mixture stays the sum of the scaled stems
+    ds = StemFolderDataset(tmp_path, "test", STEMS, mode="both", crop_length=4096, epoch_size=4, sample_rate=SR,
+                           gain_min=0.5, gain_max=1.5)
+    plain = StemFolderDataset(tmp_path, "test", STEMS, mode="both", crop_length=4096, epoch_size=4, sample_rate=SR)
+    mix, src = ds[0]
+    _, ref = plain[0]
+    np.testing.assert_allclose(mix.numpy(), src.sum(0).numpy(), atol=1e-5)
+    ratio = src.pow(2).sum(1).sqrt() / ref.pow(2).sum(1).sqrt().clamp_min(1e-9)
+    assert ((ratio > 0.5 - 1e-4) & (ratio < 1.5 + 1e-4)).all() and not torch.allclose(src, ref)
+    with pytest.raises(chorales.ChoraleError):
+        chorales.build(tmp_path, sample_rate=SR, n=2, only_split="valid")

@@ -23,6 +23,8 @@ def add_arguments(parser) -> None:
     parser.add_argument("--seed", type=int, default=0, help="seed of the per-stem gains (default 0)")
     parser.add_argument("--max-seconds", type=float, default=None,
                         help="cut every chorale after this many seconds (tests, previews; default: whole chorales)")
+    parser.add_argument("--split", choices=("train", "test"), default=None,
+                        help="render only this split's chorales (e.g. the test set with another --soundfont)")
     parser.add_argument("--force", action="store_true", help="re-render tracks that are already complete")
     parser.add_argument("--quiet", action="store_true")
 
@@ -42,7 +44,7 @@ def run(args) -> int:
         print("listing the 4-part chorales of the music21 corpus ...", flush=True)
     try:
         report = chorales.build(args.out, sample_rate=args.sample_rate, soundfont=args.soundfont, n=args.n,
-                                seed=args.seed, force=args.force, max_seconds=args.max_seconds,
+                                seed=args.seed, force=args.force, max_seconds=args.max_seconds, only_split=args.split,
                                 progress=lambda it: tqdm(it, desc="chorales", unit="track", disable=args.quiet))
     except chorales.ChoraleError as err:
         raise PriorsepError(str(err)) from None
