@@ -9,7 +9,11 @@ from torch import nn
 
 from .elbo import elbo, gaussian_nll
 from .encoder import project_to_mixture
+from .losses import waveform_spectral_l1
 from .metrics import si_sdr
+
+#: losses of the pair-based objectives: Gaussian −log q (β-NLL weighted), or waveform + magnitude L1
+PAIR_LOSSES = ("gaussian_nll", "l1_spectral")
 
 
 class VariationalSeparator(pl.LightningModule):
@@ -37,7 +41,9 @@ class VariationalSeparator(pl.LightningModule):
     ``score_rms``: the priors score gain-normalised estimates; ``posterior_std``: a fixed-variance
     posterior instead of the encoder's log_std (see ``separation.elbo.elbo``). ``teacher``: the
     separator checkpoint that ``distil`` fits. ``lr_decay``: cosine decay of the learning rate
-    from ``lr`` to lr/20 over the trainer's ``max_steps`` (default: constant).
+    from ``lr`` to lr/20 over the trainer's ``max_steps`` (default: constant). ``pair_loss``: the
+    loss of the pair-based objectives (sleep, remix, distil, supervised): ``gaussian_nll`` (−log q,
+    the waveform encoder's) or ``l1_spectral`` (waveform + STFT-magnitude L1, the mask encoder's).
     """
 
     def __init__(self, encoder: nn.Module, objective: str = "elbo", priors_dir: str | None = "checkpoints/toy",
@@ -46,8 +52,10 @@ class VariationalSeparator(pl.LightningModule):
                  n_samples: int = 1, wake_weight: float = 1.0, lr: float = 1e-3, init_from: str | None = None,
                  teacher_ema: float = 0.99, beta_nll: float = 1.0,
                  score_rms: float | list[float] | None = None, posterior_std: float | None = None,
-                 teacher: str | None = None, lr_decay: bool = False):
+                 teacher: str | None = None, lr_decay: bool = False, pair_loss: str = "gaussian_nll"):
         super().__init__()
+        if pair_loss not in PAIR_LOSSES:
+            raise ValueError(f"pair_loss must be one of {', '.join(PAIR_LOSSES)}, got {pair_loss!r}")
         self.save_hyperparameters(ignore=["encoder"])
         self.encoder = encoder
         self.sources = list(sources or ["sin", "square", "saw", "triangle"])
@@ -111,7 +119,10 @@ class VariationalSeparator(pl.LightningModule):
                     score_rms=h.score_rms, posterior_std=h.posterior_std)
 
     def pair_loss(self, mix: torch.Tensor, sources: torch.Tensor) -> torch.Tensor:
+        """The loss of every pair-based objective: mix (batch, time), sources (batch, K, time)."""
         mu, log_std = self.encoder(mix)
+        if self.hparams.pair_loss == "l1_spectral":
+            return waveform_spectral_l1(mu, sources)
         return gaussian_nll(mu, log_std, sources, self.hparams.beta_nll)
 
     def remix_loss(self, mix: torch.Tensor) -> torch.Tensor:
