@@ -1,5 +1,22 @@
 """A LightningCLI run shared by ``train-prior`` and ``train-separator``.
 
+Config layering: ``configs/base/trainer.yaml`` (seed, accelerator/devices, precision, gradient
+clipping, the offline W&B logger) is loaded first, as jsonargparse's ``default_config_files``;
+``--config FILE`` (repeatable, later files win) and command-line overrides go on top. A config
+therefore only states what differs: run length and cadence, ``default_root_dir``, the logger's
+``init_args.name``, its ``ModelCheckpoint`` callbacks (a list replaces the whole list), the model
+and the data module.
+
+Values the model and the data module share are given once, on the model, and linked into the
+data module (``parser.link_arguments``; see ``LINKS`` in ``train_prior`` / ``train_separator``):
+``model.source`` / ``model.sample_rate`` for a prior (the sample rate also reaches a network
+that takes one, ``model.model.init_args.sample_rate``); ``model.objective`` / ``model.sources`` /
+``model.sample_rate`` / ``model.mix_scale`` for the separator. A link is skipped when the target
+class has no such argument (``ToyDataModule`` has no ``sample_rate``, ``MusdbDataModule`` no
+``objective``). jsonargparse would silently overwrite an explicit ``data.init_args.<key>`` with
+the linked value; a conflicting explicit value (in a ``--config`` file or as ``--data.init_args.<key>``)
+is refused instead, an equal one is accepted.
+
 ``--config FILE`` injects the network (``model.<arg>.class_path``) and the data module
 (``data.class_path``); every Lightning trainer option works as an override
 (``--trainer.devices 2 --trainer.strategy ddp``, ``--trainer.precision bf16-mixed``,
@@ -12,7 +29,7 @@ holds the global RNG states (:class:`RNGStateCallback`) and, for the toy data, t
 the epoch (``priors.data.ResumableLoader``); a run killed and resumed ends with the weights of an
 uninterrupted one (CPU, same config; ``tests/test_resume.py``).
 
-Experiment tracking: the configs attach a ``WandbLogger`` writing offline runs under
+Experiment tracking: the base config attaches a ``WandbLogger`` writing offline runs under
 ``runs/wandb/offline-run-*`` (``wandb sync`` uploads them). ``--wandb online`` (or
 ``WANDB_MODE=online``) logs online, ``--wandb off`` disables the logger. The full resolved
 config is logged as the run's ``config``.
@@ -20,8 +37,55 @@ config is logged as the run's ``config``.
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 WANDB_CHOICES = ("offline", "online", "off")
+
+#: loaded before every ``--config`` (in this order), see the module docstring
+BASE_CONFIGS = (Path(__file__).resolve().parents[2] / "configs" / "base" / "trainer.yaml",)
+
+
+def base_config_files() -> list[str]:
+    """The base configs, checked to exist (jsonargparse would skip a missing one silently)."""
+    from ..errors import PriorsepError
+
+    for path in BASE_CONFIGS:
+        if not path.is_file():
+            raise PriorsepError(f"base config {path} not found: train-prior / train-separator need the "
+                                f"repository's configs/ (install from a checkout: pip install -e .)")
+    return [str(p) for p in BASE_CONFIGS]
+
+
+_MISSING = object()
+
+
+def explicit_values(argv: list[str], keys) -> dict[str, tuple[str, object]]:
+    """The values ``argv`` gives explicitly for ``keys`` (dotted, e.g. ``data.init_args.sources``):
+    in ``--config`` files and as ``--key=value`` / ``--key value``; the last one wins. Returns
+    ``{key: (where, value)}``."""
+    import yaml
+
+    keys, found = set(keys), {}
+    for i, token in enumerate(argv):
+        if not token.startswith("--"):
+            continue
+        name, eq, value = token.partition("=")
+        if not eq:
+            value = argv[i + 1] if i + 1 < len(argv) else None
+        if name == "--config" and value and Path(value).is_file():
+            try:
+                config = yaml.safe_load(Path(value).read_text())
+            except yaml.YAMLError:
+                continue  # jsonargparse reports it
+            for key in keys:
+                node = config
+                for part in key.split("."):
+                    node = node.get(part, _MISSING) if isinstance(node, dict) else _MISSING
+                if node is not _MISSING:
+                    found[key] = (value, node)
+        elif name[2:] in keys and value is not None:
+            found[name[2:]] = (f"{name}={value}", yaml.safe_load(value))
+    return found
 
 
 def wandb_overrides(argv: list[str]) -> list[str]:
@@ -168,12 +232,20 @@ def allow_unused_parameters(strategy) -> None:
         kwargs.setdefault("find_unused_parameters", True)
 
 
-def run_lightning(module_class, argv: list[str], export) -> int:
-    """Parse ``argv`` with LightningCLI, fit, then ``export(module, path)`` if asked."""
+def make_cli(module_class, argv: list[str], links=(), *, instantiate: bool = True, log_config: bool = True):
+    """The LightningCLI of a job (``run=False``): the base configs, then ``argv`` (after
+    ``--wandb``), the ``(source, target)`` parse links; ``instantiate=False`` stops after parsing
+    (``cli.config`` holds the resolved namespace, links applied; no model, data or trainer)."""
     import sys
 
     import pytorch_lightning as pl
     from pytorch_lightning.cli import LightningCLI
+
+    from ..errors import PriorsepError
+
+    argv = wandb_overrides(argv)
+    links = tuple(links)
+    given = explicit_values(argv, [target for _, target in links])
 
     class JobCLI(LightningCLI):
         def add_arguments_to_parser(self, parser):
@@ -181,15 +253,33 @@ def run_lightning(module_class, argv: list[str], export) -> int:
                                 help="resume from this checkpoint ('last' = the newest of this run)")
             parser.add_argument("--export", type=str | None, default=None,
                                 help="write a compact weights-only checkpoint here after training")
+            for source, target in links:
+                parser.link_arguments(source, target, apply_on="parse")
 
-    argv = wandb_overrides(argv)
+        def before_instantiate_classes(self) -> None:
+            for source, target in links:
+                if target in given and target in self.config and given[target][1] != self.config[target]:
+                    where, value = given[target]
+                    raise PriorsepError(f"{target} is linked to {source} ({self.config[source]!r}) but "
+                                        f"{where} sets it to {value!r}: set {source} instead")
+
+        def instantiate_classes(self) -> None:
+            if instantiate:
+                super().instantiate_classes()
+
     saved_argv, sys.argv = sys.argv, sys.argv[:1] + list(argv)  # LightningCLI reads sys.argv
     try:
-        cli = JobCLI(module_class, pl.LightningDataModule, subclass_mode_data=True, run=False,
-                     save_config_callback=_config_logging_callback(), save_config_kwargs={"overwrite": True},
-                     trainer_defaults={"callbacks": [_rng_callback()()]})
+        return JobCLI(module_class, pl.LightningDataModule, subclass_mode_data=True, run=False,
+                      parser_kwargs={"default_config_files": base_config_files()},
+                      save_config_callback=_config_logging_callback() if log_config else None,
+                      save_config_kwargs={"overwrite": True}, trainer_defaults={"callbacks": [_rng_callback()()]})
     finally:
         sys.argv = saved_argv
+
+
+def run_lightning(module_class, argv: list[str], export, links=()) -> int:
+    """Parse ``argv`` with LightningCLI (see :func:`make_cli`), fit, then ``export(module, path)`` if asked."""
+    cli = make_cli(module_class, argv, links)
     allow_unused_parameters(cli.trainer.strategy)
     try:
         cli.trainer.fit(cli.model, cli.datamodule, ckpt_path=cli.config.get("ckpt_path"))
