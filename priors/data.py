@@ -318,6 +318,8 @@ class StemFolderDataset(Dataset):
     mixture is the sum of the scaled stems); the default 1 draws nothing and changes nothing.
     """
 
+    gain_min = gain_max = 1.0  # class defaults for subclasses with their own __init__ (MusdbDataset)
+
     def __init__(self, root: str | Path, split: str, sources: list[str], mode: str = "source",
                  source: str | None = None, crop_length: int = 16384, epoch_size: int = 1000,
                  sample_rate: int | None = None, channel: int | None = None, random_crops: bool = True,

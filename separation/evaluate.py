@@ -1,26 +1,31 @@
-"""MUSDB18 evaluation: separate every track of a subset at full length and score it.
+"""MUSDB evaluation runner: separate every track of a subset at full length and score it.
 
-Scores are BSSEval v4 image SDR from museval (1 s windows and hop, 512-tap distortion
-filters over the whole track), one JSON per track in museval's own format at
-``OUT/<subset>/<track>.json``; the summary is the median over frames, then the median over
-tracks, per target. Frames where museval finds a silent reference or estimate are NaN and
-are left out of the medians; a target with no finite frame in any track is ``null``.
-A track whose JSON already exists is read back, not recomputed (resumable runs).
+Scores (:mod:`separation.scoring`) are BSSEval v4 image SDR from museval (1 s windows and
+hop, 512-tap distortion filters over the whole track), one JSON per track in museval's own
+format at ``OUT/<subset>/<track>.json`` (:mod:`separation.result_store`); the summary is the
+median over frames, then the median over tracks, per target. Frames where museval finds a
+silent reference or estimate are NaN and are left out of the medians; a target with no
+finite frame in any track is ``null``. A track whose JSON already exists is read back, not
+recomputed (resumable runs).
 
-``fast=True`` replaces museval by :func:`framewise_sdr` (plain SDR per 1 s frame, no
-distortion filters, the same medians), stored as ``<track>.fast.json``; the first track is
-also scored with museval and the two medians are reported side by side.
+``fast=True`` replaces museval by :func:`separation.scoring.framewise_sdr` (plain SDR per 1 s
+frame, no distortion filters, the same medians), stored as ``<track>.fast.json``; the first
+track is also scored with museval and the two medians are reported side by side.
 
-Methods: a separator checkpoint (its sources must be MUSDB target names; estimates are
-rescaled by its ``mix_scale`` into mixture units, since MUSDB mixtures are the plain sum of
-the stems), annealed Langevin with a folder of frozen priors, ``nmf`` (KL-NMF templates per
-stem learned from the isolated stems of the train subset, fitted once and stored as
-``OUT/nmf.pt``), ``mix`` (every target = mixture / number of targets) or ``irm`` (the oracle
-ideal ratio mask |S_j|² / Σ|S_i|² from the references: context, not a method).
-``max_tracks`` scores the first N tracks only and ``max_seconds`` the first S seconds of
-each, for methods too slow for the whole set (Langevin).
+Methods come from :mod:`separation.methods`: a separator checkpoint (``model``: its sources
+must be MUSDB target names; estimates are rescaled by its ``mix_scale`` into mixture units,
+since MUSDB mixtures are the plain sum of the stems), annealed Langevin with a folder of
+frozen priors, ``nmf`` (KL-NMF templates per stem learned from the isolated stems of the
+train subset, fitted once and stored as ``OUT/nmf.pt``), ``mix`` (the ``mixture`` method:
+every target = mixture / number of targets) or ``irm`` (the oracle ideal ratio mask
+|S_j|² / Σ|S_i|² from the references: context, not a method). A method that works at any
+rate (mix, irm) is applied to the whole track, channels as the batch; the others through
+:func:`separation.apply.separate_array` (resampled, chunked). ``max_tracks`` scores the
+first N tracks only and ``max_seconds`` the first S seconds of each, for methods too slow
+for the whole set (Langevin).
 
 Audio arrays in this module follow musdb: (time, channels) float64 at the track's rate.
+musdb and museval are imported lazily (they need ffmpeg at import).
 """
 from __future__ import annotations
 
@@ -34,9 +39,12 @@ import numpy as np
 import torch
 
 from .errors import PriorsepError
+from .interface import needs_references
+from .result_store import (check_settings, nan_to_none, read_result, result_path, store_medians, summarize,
+                           write_text)
+from .scoring import fast_scores, score_museval, target_audio
 
 MUSDB_TARGETS = ("vocals", "drums", "bass", "other")
-WINDOW_SECONDS = 1.0
 
 
 @dataclass
@@ -70,105 +78,6 @@ class EvalConfig:
         if self.langevin:
             return f"langevin {self.langevin} ({self.langevin_levels} levels x {self.langevin_steps} steps)"
         return f"baseline {self.baseline}"
-
-
-# ---------------------------------------------------------------------------- metrics
-def frame_slices(length: int, win: int, hop: int) -> list[slice]:
-    """museval's framing: windows of ``win`` samples every ``hop`` that fit entirely in
-    ``length`` (a trailing partial window is dropped); one window over all when win >= length."""
-    if win >= length:
-        return [slice(0, length)]
-    n = (length - win + hop) // hop
-    return [slice(t * hop, t * hop + win) for t in range(n)]
-
-
-def framewise_sdr(references: np.ndarray, estimates: np.ndarray, win: int, hop: int | None = None,
-                  eps: float = 1e-12) -> np.ndarray:
-    """Plain SDR per frame, 10·log10(Σ s² / Σ (s − ŝ)²) summed over the frame's samples and
-    channels: references, estimates (n_sources, time, channels) -> (n_sources, n_frames) dB.
-
-    Frames follow museval (:func:`frame_slices`) and so does the silence rule: a frame where
-    any reference or any estimate is all zeros is NaN for every source. No distortion filter
-    (unlike BSSEval's image SDR): cheaper, and lower for estimates that are filtered copies.
-    """
-    references = np.asarray(references, dtype=np.float64)
-    estimates = np.asarray(estimates, dtype=np.float64)
-    if references.shape != estimates.shape:
-        raise ValueError(f"references {references.shape} and estimates {estimates.shape} differ in shape")
-    frames = frame_slices(references.shape[1], win, hop or win)
-    out = np.full((references.shape[0], len(frames)), np.nan)
-    for t, sl in enumerate(frames):
-        ref, est = references[:, sl], estimates[:, sl]
-        if (~ref.any(axis=(1, 2))).any() or (~est.any(axis=(1, 2))).any():
-            continue
-        num = (ref ** 2).sum(axis=(1, 2))
-        den = ((ref - est) ** 2).sum(axis=(1, 2))
-        out[:, t] = 10 * np.log10((num + eps) / (den + eps))
-    return out
-
-
-def _nan_to_none(x: float) -> float | None:
-    return round(float(x), 5) if np.isfinite(x) else None
-
-
-def store_medians(store: dict, metric: str = "SDR") -> dict[str, float]:
-    """Median over finite frames per target of a museval-format score dict; NaN when none."""
-    out = {}
-    for target in store["targets"]:
-        values = np.array([np.nan if f["metrics"][metric] is None else float(f["metrics"][metric])
-                           for f in target["frames"]], dtype=np.float64)
-        finite = values[np.isfinite(values)]
-        out[target["name"]] = float(np.median(finite)) if finite.size else float("nan")
-    return out
-
-
-def aggregate(per_track: dict[str, dict[str, float]], targets: list[str]) -> dict[str, float | None]:
-    """Median over tracks of the per-track medians (dB, 5 decimals as museval stores them),
-    ignoring NaN; None when no track has one."""
-    out = {}
-    for t in targets:
-        values = np.array([m.get(t, np.nan) for m in per_track.values()], dtype=np.float64)
-        finite = values[np.isfinite(values)]
-        out[t] = round(float(np.median(finite)), 5) if finite.size else None
-    return out
-
-
-def _fast_store(track_name: str, references: np.ndarray, estimates: np.ndarray, names: list[str], rate: int) -> dict:
-    win = int(WINDOW_SECONDS * rate)
-    live = references.reshape(len(names), -1).any(axis=1)  # as score_museval: whole-track silent refs drop out
-    sdr = np.full((len(names), len(frame_slices(references.shape[1], win, win))), np.nan)
-    if live.any():
-        sdr[live] = framewise_sdr(references[live], estimates[live], win, win)
-    return {"targets": [{"name": name, "frames": [
-        {"time": t * WINDOW_SECONDS, "duration": WINDOW_SECONDS,
-         "metrics": {"SDR": round(float(v), 5) if np.isfinite(v) else float("nan")}} for t, v in enumerate(row)]}
-        for name, row in zip(names, sdr)], "metric": "framewise SDR (priorsep fast)", "track": track_name}
-
-
-# ---------------------------------------------------------------------------- baselines
-def ideal_ratio_mask(mixture: np.ndarray, sources: np.ndarray, n_fft: int = 2048, hop: int = 512,
-                     power: float = 2.0) -> np.ndarray:
-    """Oracle IRM (IRM2 for power 2): mixture STFT × |S_j|^p / Σ_i |S_i|^p, per channel.
-
-    mixture (channels, time), sources (J, channels, time) -> estimates (J, channels, time)
-    float32. The same masks as :func:`separation.baselines.oracle_ratio_mask`, computed one
-    channel at a time in float32 to keep whole tracks in memory.
-    """
-    window = torch.hann_window(n_fft)
-    n_sources, n_channels, length = sources.shape
-    out = np.empty((n_sources, n_channels, length), np.float32)
-
-    def stft(x):
-        return torch.stft(torch.as_tensor(x, dtype=torch.float32), n_fft, hop, window=window, return_complex=True)
-
-    for c in range(n_channels):
-        p = [stft(sources[j, c]).abs() ** power for j in range(n_sources)]
-        total = torch.stack(p).sum(0).clamp(min=1e-12)
-        m = stft(mixture[c])
-        for j in range(n_sources):
-            out[j, c] = torch.istft(p[j] / total * m, n_fft, hop, window=window, length=length).numpy()
-            p[j] = None
-    return out
 
 
 # ---------------------------------------------------------------------------- tracks
@@ -207,72 +116,6 @@ def release_track(track) -> None:
         source.audio = None
 
 
-def _target_audio(track, name: str) -> np.ndarray:
-    return np.asarray(track.targets[name].audio, dtype=np.float64)
-
-
-def score_museval(track, estimates: dict[str, np.ndarray]):
-    """museval's :func:`museval.eval_mus_track` (BSSEval v4, 1 s windows): a ``TrackStore``.
-
-    museval refuses a reference that is silent over the whole track and needs two
-    estimates; then the other targets are scored by museval's ``evaluate`` exactly as
-    ``eval_mus_track`` would (vocals/accompaniment as their own pair), and the silent ones
-    get NaN frames (no score, left out of the medians).
-    """
-    import museval
-    from museval.aggregate import TrackStore
-
-    names = list(estimates)
-    silent = {t for t in names if not _target_audio(track, t).any()}
-    if not silent and len(names) >= 2:
-        return museval.eval_mus_track(track, estimates, output_dir=None, win=WINDOW_SECONDS, hop=WINDOW_SECONDS)
-    rate = int(track.rate)
-    win = int(WINDOW_SECONDS * rate)
-    store = TrackStore(win=WINDOW_SECONDS, hop=WINDOW_SECONDS, track_name=track.name)
-    has_acc = "vocals" in names and "accompaniment" in names
-    groups = [([t for t in names if not (has_acc and t == "accompaniment")], {"vocals"} if has_acc else set())]
-    if has_acc:
-        groups.append((["vocals", "accompaniment"], set()))
-    length = _target_audio(track, names[0]).shape[0]
-    for group, skip in groups:
-        live = [t for t in group if t not in silent]
-        if not live:
-            continue
-        sdr, isr, sir, sar = museval.evaluate([_target_audio(track, t) for t in live], [estimates[t] for t in live],
-                                              win=win, hop=win)
-        for i, t in enumerate(live):
-            if t not in skip:
-                store.add_target(t, {"SDR": sdr[i].tolist(), "ISR": isr[i].tolist(),
-                                     "SIR": sir[i].tolist(), "SAR": sar[i].tolist()})
-    nan = [float("nan")] * len(frame_slices(length, win, win))
-    for t in names:
-        if t in silent:
-            store.add_target(t, {"SDR": nan, "ISR": nan, "SIR": nan, "SAR": nan})
-    return store
-
-
-def result_path(out: str | Path, subset: str, track_name: str, fast: bool) -> Path:
-    """Where a track's scores live: museval's layout ``OUT/<subset>/<track>.json``
-    (``<track>.fast.json`` for the fast metric)."""
-    return Path(out) / subset / f"{track_name}{'.fast' if fast else ''}.json"
-
-
-def _write_text(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
-
-
-def read_result(path: Path) -> dict | None:
-    """A track's stored scores, or None when missing or unreadable (then it is recomputed)."""
-    try:
-        data = json.loads(Path(path).read_text())
-    except (OSError, ValueError):
-        return None
-    return data if isinstance(data, dict) and isinstance(data.get("targets"), list) else None
-
-
 def open_db(cfg: "EvalConfig"):
     """``musdb.DB`` over ``cfg.root``. A stem folder made by this project (``dataset.json``
     naming other sources, e.g. the rendered chorales) gets a musdb setup file written to
@@ -294,7 +137,7 @@ def open_db(cfg: "EvalConfig"):
             lines += [f"  {s}:\n    {s}: 1" for s in sources]
             setup_file = (Path(cfg.out) / "musdb_setup.yaml").resolve()  # musdb joins a relative path to root
             setup_file.parent.mkdir(parents=True, exist_ok=True)
-            _write_text(setup_file, "\n".join(lines) + "\n")
+            write_text(setup_file, "\n".join(lines) + "\n")
     return musdb.DB(root=str(cfg.root), is_wav=cfg.is_wav, subsets=cfg.subset,
                     setup_file=None if setup_file is None else str(setup_file))
 
@@ -343,42 +186,34 @@ def fit_nmf(cfg: EvalConfig, sources: list[str], crops_per_source: int = 64, cro
         raise PriorsepError(f"no audible {crop_seconds:g} s training crop for {', '.join(empty)}")
     sep = NMFSeparator(sources, rate, folder_mix_scale(cfg.root), rank=cfg.nmf_rank, seed=cfg.seed)
     sep.fit([torch.cat(isolated[s])[None] for s in sources])  # crops end to end: (1, time) per stem
-    path = nmf_path(cfg)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    torch.save({"sources": sources, "sample_rate": rate, "rank": cfg.nmf_rank, "templates": sep.templates,
-                "crops": {s: len(isolated[s]) for s in sources}}, tmp)
-    os.replace(tmp, path)
+    sep.save(nmf_path(cfg), crops={s: len(isolated[s]) for s in sources})
     return sep
 
 
-def build_separator(cfg: EvalConfig, device: str | None = None):
-    """The :class:`separation.interface.Separator` behind ``cfg`` (None for mix / irm)."""
+def build_separator(cfg: EvalConfig, device: str | None = None, stems: list[str] | None = None):
+    """The separator behind ``cfg``, from :mod:`separation.methods`: ``model``, ``langevin``,
+    or the ``--baseline`` (``mix`` -> ``mixture`` over the targets, ``irm`` over ``stems``
+    (every stem of a track), ``nmf`` from the templates in ``OUT/nmf.pt``). Mixture units:
+    the mixture and the IRM get mix_scale 1."""
     from priors.data import folder_mix_scale
+
+    from .methods import MethodContext, build_separator as build
 
     device = device or cfg.device
     if cfg.model:
-        from .checkpoints import load_separator
-
-        return load_separator(cfg.model, device, precision=cfg.precision)
+        return build("model", MethodContext(checkpoint=cfg.model, device=device, precision=cfg.precision))
     if cfg.langevin:
-        from priors.checkpoint import load_priors
-
-        from .langevin import LangevinSeparator
-
-        priors, metas = load_priors(cfg.langevin, device)
-        return LangevinSeparator(priors, [m["source"] for m in metas], int(metas[0]["sample_rate"]),
-                                 folder_mix_scale(cfg.root), n_levels=cfg.langevin_levels,
-                                 steps_per_level=cfg.langevin_steps, seed=cfg.seed)
+        return build("langevin", MethodContext(
+            priors=cfg.langevin, mix_scale=folder_mix_scale(cfg.root), device=device, seed=cfg.seed,
+            langevin={"n_levels": cfg.langevin_levels, "steps_per_level": cfg.langevin_steps}))
     if cfg.baseline == "nmf":
-        from .baselines import NMFSeparator
-
-        stored = torch.load(nmf_path(cfg), map_location="cpu")
-        sep = NMFSeparator(stored["sources"], stored["sample_rate"], folder_mix_scale(cfg.root),
-                           rank=stored["rank"], seed=cfg.seed)
-        sep.templates = stored["templates"]
-        return sep
-    return None
+        return build("nmf", MethodContext(mix_scale=folder_mix_scale(cfg.root), device=device, seed=cfg.seed,
+                                          nmf_rank=cfg.nmf_rank, nmf_store=nmf_path(cfg)))
+    if cfg.baseline == "mix":
+        return build("mixture", MethodContext(sources=list(cfg.targets), device=device, seed=cfg.seed))
+    if cfg.baseline == "irm":
+        return build("irm", MethodContext(sources=stems, device=device, seed=cfg.seed))
+    raise ValueError(f"unknown baseline {cfg.baseline!r}")
 
 
 class TrackWorker:
@@ -387,31 +222,34 @@ class TrackWorker:
     def __init__(self, cfg: EvalConfig):
         self.cfg = cfg
         self.db = open_db(cfg)
-        self.separator = build_separator(cfg)
+        stems = list(self.db.tracks[0].sources) if len(self.db) else None
+        self.separator = build_separator(cfg, stems=stems)
 
     def estimates(self, track, index: int) -> dict[str, np.ndarray]:
         """Target estimates {name: (time, channels) float64} for one track."""
         cfg = self.cfg
+        sep = self.separator
         mixture = load_track(track, cfg.max_seconds)
         torch.manual_seed(cfg.seed + index)
-        if self.separator is not None:
+        if needs_references(sep):  # an oracle: every stem from its reference, targets mixed from the stems
+            names = list(track.sources)
+            refs = np.stack([np.asarray(track.sources[n].audio).T for n in names])  # (stems, channels, time)
+            est = sep(torch.from_numpy(mixture.T), torch.from_numpy(refs).transpose(0, 1)).transpose(0, 1).numpy()
+            est = dict(zip(names, est))
+            return {t: sum(s.gain * est[s.name].T.astype(np.float64) for s in track.targets[t].sources)
+                    for t in cfg.targets}
+        if sep.sample_rate is None:  # any rate and length: the whole track, channels as the batch
+            with torch.no_grad():
+                est = sep(torch.from_numpy(mixture.T)).transpose(0, 1).numpy()  # (sources, channels, time)
+        else:
             from .apply import separate_array
 
             kwargs = {"chunk_seconds": cfg.chunk_seconds} if cfg.chunk_seconds else {}
-            est = separate_array(self.separator, mixture.T.astype(np.float32), int(track.rate),
+            est = separate_array(sep, mixture.T.astype(np.float32), int(track.rate),
                                  batch_size=cfg.batch_size, progress=False, **kwargs)
-            scale = float(getattr(self.separator, "mix_scale", 1.0))
-            return {name: scale * est[k].T.astype(np.float64) for k, name in enumerate(self.separator.sources)
-                    if name in cfg.targets}
-        if cfg.baseline == "mix":
-            return {t: mixture / len(cfg.targets) for t in cfg.targets}
-        if cfg.baseline == "irm":
-            names = list(track.sources)
-            refs = np.stack([np.asarray(track.sources[n].audio).T for n in names])
-            est = dict(zip(names, ideal_ratio_mask(mixture.T, refs)))
-            return {t: sum(s.gain * est[s.name].T.astype(np.float64) for s in track.targets[t].sources)
-                    for t in cfg.targets}
-        raise ValueError(f"unknown baseline {cfg.baseline!r}")
+        scale = float(getattr(sep, "mix_scale", 1.0))
+        return {name: scale * est[k].T.astype(np.float64) for k, name in enumerate(sep.sources)
+                if name in cfg.targets}
 
     def __call__(self, index: int) -> int:
         """Score track ``index`` and write its JSON (atomically); returns the index."""
@@ -436,15 +274,15 @@ class TrackWorker:
         cfg = self.cfg
         if not cfg.fast:
             store = score_museval(track, estimates)
-            _write_text(result_path(cfg.out, track.subset, track.name, False), store.json)
+            write_text(result_path(cfg.out, track.subset, track.name, False), store.json)
             return index
-        refs = np.stack([_target_audio(track, t) for t in cfg.targets])
-        store = _fast_store(track.name, refs, np.stack([estimates[t] for t in cfg.targets]), cfg.targets,
+        refs = np.stack([target_audio(track, t) for t in cfg.targets])
+        store = fast_scores(track.name, refs, np.stack([estimates[t] for t in cfg.targets]), cfg.targets,
                             int(track.rate))
         if index == 0:  # agreement with museval on the first track
             reference = store_medians(json.loads(score_museval(track, estimates).json))
-            store["museval_medians"] = {t: _nan_to_none(reference.get(t, np.nan)) for t in cfg.targets}
-        _write_text(result_path(cfg.out, track.subset, track.name, True), json.dumps(store, indent=1))
+            store["museval_medians"] = {t: nan_to_none(reference.get(t, np.nan)) for t in cfg.targets}
+        write_text(result_path(cfg.out, track.subset, track.name, True), json.dumps(store, indent=1))
         return index
 
 
@@ -485,8 +323,9 @@ def resolve_targets(db, model_sources: list[str] | None, requested: list[str] | 
     return targets
 
 
-def _settings(cfg: EvalConfig) -> dict:
-    """What a stored per-track score depends on (a rerun with other settings is refused)."""
+def run_settings(cfg: EvalConfig) -> dict:
+    """What a stored per-track score depends on (a rerun with other settings is refused:
+    :func:`separation.result_store.check_settings`)."""
     from priors.checkpoint import file_hash
 
     settings = {"method": cfg.baseline and f"baseline {cfg.baseline}", "targets": list(cfg.targets),
@@ -509,19 +348,6 @@ def _settings(cfg: EvalConfig) -> dict:
     return settings
 
 
-def _check_settings(out: Path, settings: dict, force: bool) -> None:
-    path = out / "settings.json"
-    if path.is_file() and not force:
-        try:
-            old = json.loads(path.read_text())
-        except ValueError:
-            old = None
-        if old != settings:
-            raise PriorsepError(f"{out}: holds results of another evaluation ({path}); "
-                                "use another --out or --force to recompute")
-    _write_text(path, json.dumps(settings, indent=1) + "\n")
-
-
 def evaluate(cfg: EvalConfig, workers: int = 1, progress: bool = True, force: bool = False) -> dict:
     """Score every track of ``cfg.subset`` (resuming from stored JSONs unless ``force``) and
     write ``OUT/summary.json``: ``{"targets": {target: median SDR dB or null}, "n_tracks": N,
@@ -541,7 +367,7 @@ def evaluate(cfg: EvalConfig, workers: int = 1, progress: bool = True, force: bo
         model_sources = list(build_separator(cfg, "cpu").sources)
     cfg.targets = resolve_targets(db, model_sources, cfg.targets)
     out = Path(cfg.out)
-    _check_settings(out, _settings(cfg), force)
+    check_settings(out, run_settings(cfg), force)
     if cfg.baseline == "nmf" and (force or not nmf_path(cfg).is_file()):
         fit_nmf(cfg, default_targets(db))
     tracks = db.tracks if cfg.max_tracks is None else db.tracks[:max(1, cfg.max_tracks)]
@@ -568,27 +394,11 @@ def evaluate(cfg: EvalConfig, workers: int = 1, progress: bool = True, force: bo
         if data is None:
             raise PriorsepError(f"{result_path(out, t.subset, t.name, cfg.fast)}: scores missing after evaluation")
         per_track[t.name] = store_medians(data)
-    summary = {
-        "targets": aggregate(per_track, cfg.targets),
-        "n_tracks": len(per_track),
-        "seconds": round(time.perf_counter() - start, 3),
-        "method": cfg.method,
-        "subset": cfg.subset,
-        "metric": ("framewise SDR, no distortion filters (--fast)" if cfg.fast
-                   else "museval BSSEval v4 image SDR"),
-        "aggregation": f"median over {WINDOW_SECONDS:g} s frames (NaN frames skipped), then median over tracks",
-        "tracks": {n: {t: _nan_to_none(m.get(t, np.nan)) for t in cfg.targets} for n, m in per_track.items()},
-    }
-    if cfg.fast:
-        first = tracks[0]
-        data = read_result(result_path(out, first.subset, first.name, True))
-        reference = data.get("museval_medians", {})
-        fast = summary["tracks"][first.name]
-        summary["fast_vs_museval"] = {
-            "track": first.name, "museval": reference, "fast": fast,
-            "difference_db": {t: (None if fast.get(t) is None or reference.get(t) is None
-                                  else round(fast[t] - reference[t], 5)) for t in cfg.targets}}
-    _write_text(out / "summary.json", json.dumps(summary, indent=1) + "\n")
+    first = tracks[0]
+    summary = summarize(per_track, cfg.targets, seconds=round(time.perf_counter() - start, 3), method=cfg.method,
+                        subset=cfg.subset, fast=cfg.fast, first_track=first.name,
+                        first_scores=read_result(result_path(out, first.subset, first.name, True)) if cfg.fast else None)
+    write_text(out / "summary.json", json.dumps(summary, indent=1) + "\n")
     return summary
 
 
@@ -616,23 +426,3 @@ def _run_pool(cfg: EvalConfig, pending: list[int], workers: int, bar) -> None:
                 os.environ.pop(n, None)
             else:
                 os.environ[n] = v
-
-
-def format_table(summary: dict) -> str:
-    """A Markdown table of the per-target medians (dB), then tracks and time."""
-    lines = ["| target | SDR (dB) |", "|---|---|"]
-    values = []
-    for t, v in summary["targets"].items():
-        lines.append(f"| {t} | {'n/a' if v is None else f'{v:.2f}'} |")
-        if v is not None:
-            values.append(v)
-    if values:
-        lines.append(f"| mean | {np.mean(values):.2f} |")
-    text = "\n".join(lines)
-    text += f"\n{summary['n_tracks']} tracks ({summary['subset']}), {summary['method']}, {summary['metric']}, " \
-            f"{summary['seconds']:.1f} s"
-    if "fast_vs_museval" in summary:
-        agreement = summary["fast_vs_museval"]
-        diffs = ", ".join(f"{t} {'n/a' if d is None else f'{d:+.2f}'}" for t, d in agreement["difference_db"].items())
-        text += f"\nfast − museval on {agreement['track']} (dB): {diffs}"
-    return text

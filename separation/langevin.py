@@ -8,11 +8,14 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
+from priors.noise import NoiseSchedule
+
 from .encoder import project_to_mixture
 
 
 class LangevinSeparator(nn.Module):
-    """Iterative posterior sampling, one σ level at a time (σ_max → σ_min, geometric):
+    """Iterative posterior sampling, one σ level at a time (σ_max → σ_min, the geometric grid
+    of :meth:`priors.noise.NoiseSchedule.levels`):
 
         s ← s + η ∇_s [ Σ_k log p_k(s_k | σ) − ||m − c·Σ_k s_k||² / (2γ²) ] + √(2η)·ε,
         η = step_size · σ²,  γ = σ·mixture_weight^(−1/2)  (the constraint tightens with σ)
@@ -20,17 +23,22 @@ class LangevinSeparator(nn.Module):
     (c = mix_scale). Initialised with every source equal to m/(K·c) (consistent with the
     mixture), optionally projected onto Σ s = m/c after each level and at the end.
     ``__call__(mix (batch, time)) -> (batch, K, time)``; a :class:`separation.interface.Separator`.
+
+    The levels come from ``schedule`` when given, else from ``NoiseSchedule(sigma_min,
+    sigma_max)``; whoever loads the priors checks the range against their metadata
+    (:func:`priors.noise.check_prior_sigma`, done by ``separation.methods``).
     """
 
     def __init__(self, priors: Sequence[nn.Module], sources: Sequence[str], sample_rate: int,
                  mix_scale: float = 1.0, sigma_max: float = 0.3, sigma_min: float = 0.01, n_levels: int = 10,
                  steps_per_level: int = 20, step_size: float = 0.05, mixture_weight: float = 1.0,
-                 project: bool = True, progress: bool = False, seed: int = 0):
+                 project: bool = True, progress: bool = False, seed: int = 0,
+                 schedule: NoiseSchedule | None = None):
         super().__init__()
         self.priors = nn.ModuleList(priors).eval().requires_grad_(False)  # registered: .to(device) moves them
         self.sources, self.sample_rate, self.mix_scale = list(sources), sample_rate, mix_scale
-        r = (sigma_min / sigma_max) ** (1 / max(1, n_levels - 1))
-        self.sigmas = [sigma_max * r**i for i in range(n_levels)]
+        self.schedule = schedule or NoiseSchedule(sigma_min, sigma_max, p_clean=0.0)
+        self.sigmas = self.schedule.levels(n_levels)
         self.steps_per_level, self.step_size = steps_per_level, step_size
         self.mixture_weight, self.project, self.progress, self.seed = mixture_weight, project, progress, seed
 

@@ -87,7 +87,10 @@ class VariationalSeparator(pl.LightningModule):
     def load_priors(self, priors_dir: str) -> None:
         from priors.checkpoint import load_priors
 
+        from priors.noise import check_prior_sigma
+
         models, self.prior_metas = load_priors(priors_dir, sources=self.sources)
+        check_prior_sigma(self.hparams.prior_sigma, self.prior_metas, "prior_sigma", priors_dir)
         for m in models:
             m.eval().requires_grad_(False)
         self._priors = models

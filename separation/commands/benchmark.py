@@ -13,16 +13,19 @@ from pathlib import Path
 import torch
 
 from . import add_precision_argument
-from ..benchmark import ALL_METHODS, DEFAULT_METHODS
+from ..methods import benchmark_methods, default_methods
 
 
 def add_arguments(parser) -> None:
     parser.add_argument("dataset", choices=["toy"], help="benchmark set (toy: the fixed toy test set)")
-    parser.add_argument("--methods", nargs="+", default=DEFAULT_METHODS, choices=ALL_METHODS, metavar="METHOD",
-                        help=f"any of {', '.join(ALL_METHODS)} (default: all but the irm oracle)")
+    methods = benchmark_methods()
+    parser.add_argument("--methods", nargs="+", default=default_methods(), choices=methods, metavar="METHOD",
+                        help=f"any of {', '.join(methods)} (default: {', '.join(default_methods())})")
     parser.add_argument("--n", type=int, default=64, help="test crops")
     parser.add_argument("--length", type=int, default=16384, help="samples per crop")
-    parser.add_argument("--checkpoints", default="checkpoints/toy", help="priors and separators")
+    parser.add_argument("--checkpoints", default="checkpoints/toy",
+                        help="folder of the priors and the trained separators (default checkpoints/toy: relative "
+                             "to the working directory, else to the repository checkout)")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--batch-size", type=int, default=16)
     add_precision_argument(parser, "trained separators' inference precision (bf16: bfloat16 autocast)")
@@ -50,7 +53,14 @@ def run(args) -> int:
         train = torch.stack([ds[j][1] for j in range(len(ds))])
         return [train[:, k] for k in range(len(sources))]
 
-    result = run_benchmark(args.methods, crops, mix_scale, sources, TOY_SAMPLE_RATE, args.checkpoints, args.device,
+    from ..errors import PriorsepError
+    from ..models import repository_path
+
+    try:  # the default resolves in the repository checkout when run from elsewhere
+        checkpoints = repository_path(args.checkpoints, "--checkpoints")
+    except PriorsepError:  # missing: only an error for the methods that read it (run_benchmark says which)
+        checkpoints = args.checkpoints
+    result = run_benchmark(args.methods, crops, mix_scale, sources, TOY_SAMPLE_RATE, checkpoints, args.device,
                            args.batch_size, args.seed,
                            {"steps_per_level": args.langevin_steps, "n_levels": args.langevin_levels}, nmf_train,
                            progress=not args.quiet, precision=args.precision)

@@ -46,7 +46,8 @@ def add_arguments(parser) -> None:
 
 def run(args) -> int:
     from ..errors import PriorsepError
-    from ..evaluate import EvalConfig, evaluate, format_table
+    from ..evaluate import EvalConfig, evaluate
+    from ..result_store import format_table
 
     if args.workers < 1:
         raise PriorsepError(f"--workers must be at least 1, got {args.workers}")

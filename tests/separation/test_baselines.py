@@ -55,3 +55,24 @@ def test_langevin_recovers_the_posterior_mean_of_a_gaussian_model():
     assert torch.allclose(est.sum(1), mix, atol=1e-5)
     exact = torch.stack([mix[0] * 1.0 / 1.1, mix[0] * 0.1 / 1.1])
     assert (est.mean(0) - exact).abs().mean() < 0.1, (est.mean(0) - exact).abs().mean()
+
+
+def test_nmf_templates_save_and_load(tmp_path):
+    train = [_tones(2, 4096, 220, seed=1), _tones(2, 4096, 1760, seed=2)]
+    sep = NMFSeparator(["low", "high"], 8000, mix_scale=0.5, rank=3, n_fft=256, hop=64, n_iter=20, seed=1).fit(train)
+    sep.save(tmp_path / "nmf.pt", crops={"low": 2, "high": 2})
+    back = NMFSeparator.load(tmp_path / "nmf.pt", mix_scale=0.5, seed=1)
+    assert (back.sources, back.sample_rate, back.rank, back.n_fft, back.hop, back.n_iter) == \
+        (["low", "high"], 8000, 3, 256, 64, 20)
+    assert torch.load(tmp_path / "nmf.pt")["crops"] == {"low": 2, "high": 2}
+    mix = _tones(2, 2048, 220, seed=3) + _tones(2, 2048, 1760, seed=4)
+    assert torch.equal(back(mix), sep(mix))
+
+
+def test_mixture_separator_and_oracle_mask_object():
+    from separation.baselines import MixtureSeparator, OracleRatioMask
+
+    refs = torch.stack([_tones(2, 4096, 300, seed=5), _tones(2, 4096, 2000, seed=6)], 1)
+    mix = refs.sum(1)
+    assert torch.equal(MixtureSeparator(["a", "b"])(mix), torch.stack([mix / 2, mix / 2], 1))
+    assert torch.equal(OracleRatioMask(["a", "b"], 0.5)(mix, refs), oracle_ratio_mask(mix, refs, 0.5))

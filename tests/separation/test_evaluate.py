@@ -180,7 +180,7 @@ def test_model_sources_map_to_targets(musdb_root, tmp_path):
 
     from separation.commands.evaluate import run
     from separation.errors import PriorsepError
-    from separation.evaluate import framewise_sdr
+    from separation.scoring import framewise_sdr
 
     # an untrained encoder with projection returns every source = mixture / (K · mix_scale);
     # rescaled by mix_scale into mixture units that is mixture / 2, up to the 22.05 kHz band limit
@@ -203,7 +203,7 @@ def test_model_sources_map_to_targets(musdb_root, tmp_path):
 
 # ---------------------------------------------------------------------------- pieces
 def test_framewise_sdr_matches_the_definition_and_museval_framing():
-    from separation.evaluate import frame_slices, framewise_sdr
+    from separation.scoring import frame_slices, framewise_sdr
 
     rng = np.random.default_rng(0)
     ref = rng.standard_normal((2, 2500, 2))
@@ -217,7 +217,7 @@ def test_framewise_sdr_matches_the_definition_and_museval_framing():
 
 
 def test_medians_skip_nan_frames_and_tracks():
-    from separation.evaluate import aggregate, store_medians
+    from separation.result_store import aggregate, store_medians
 
     store = {"targets": [{"name": "vocals", "frames": [{"metrics": {"SDR": v}} for v in (1.0, float("nan"), 3.0, None)]},
                          {"name": "bass", "frames": [{"metrics": {"SDR": float("nan")}}]}]}
@@ -227,17 +227,36 @@ def test_medians_skip_nan_frames_and_tracks():
     assert agg == {"vocals": 3.0, "bass": None}
 
 
-def test_ideal_ratio_mask_matches_the_baselines_oracle():
+def test_ideal_ratio_mask_on_whole_stereo_tracks():
+    """evaluate's IRM is the benchmark's (one implementation): float64 (time, channels) musdb
+    arrays, channels as the batch, float32 out, the same numbers as one channel at a time."""
     from separation.baselines import oracle_ratio_mask
-    from separation.evaluate import ideal_ratio_mask
 
     rng = np.random.default_rng(1)
-    sources = rng.standard_normal((3, 2, 8000)).astype(np.float32)
+    sources = rng.standard_normal((3, 2, 8000))  # (stems, channels, time) float64
     mix = sources.sum(0)
-    got = ideal_ratio_mask(mix, sources)
-    want = oracle_ratio_mask(torch.from_numpy(mix), torch.from_numpy(sources).transpose(0, 1)).transpose(0, 1)
-    assert got.shape == (3, 2, 8000) and np.allclose(got, want.numpy(), atol=1e-5)
-    assert np.allclose(got.sum(0), mix, atol=1e-4)  # masks sum to one
+    got = oracle_ratio_mask(torch.from_numpy(mix), torch.from_numpy(sources).transpose(0, 1)).transpose(0, 1)
+    assert got.shape == (3, 2, 8000) and got.dtype == torch.float32
+    assert np.allclose(got.sum(0).numpy(), mix, atol=1e-4)  # masks sum to one
+    one = oracle_ratio_mask(torch.from_numpy(mix[1:]).float(), torch.from_numpy(sources[:, 1:]).float().transpose(0, 1))
+    assert torch.equal(got[:, 1:], one.transpose(0, 1))
+
+
+def test_separators_come_from_the_methods_registry(musdb_root, tmp_path):
+    from dataclasses import replace
+
+    from separation.baselines import MixtureSeparator, NMFSeparator, OracleRatioMask
+    from separation.evaluate import EvalConfig, build_separator
+    from separation.interface import needs_references
+
+    cfg = EvalConfig(root=str(musdb_root), out=str(tmp_path), targets=list(TARGETS), baseline="mix", is_wav=True)
+    mix = build_separator(cfg)
+    assert isinstance(mix, MixtureSeparator) and mix.sources == TARGETS and mix.sample_rate is None
+    irm = build_separator(replace(cfg, baseline="irm"), stems=list(STEMS))
+    assert isinstance(irm, OracleRatioMask) and needs_references(irm) and irm.sources == list(STEMS)
+    NMFSeparator(list(STEMS), SR, rank=2).fit([torch.randn(1, 4096) for _ in STEMS]).save(tmp_path / "nmf.pt")
+    nmf = build_separator(replace(cfg, baseline="nmf", seed=3))
+    assert isinstance(nmf, NMFSeparator) and nmf.sample_rate == SR and nmf.seed == 3 and nmf.templates.shape[1] == 8
 
 
 # ---------------------------------------------------------------------------- data module
