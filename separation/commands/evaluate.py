@@ -1,5 +1,5 @@
 """``priorsep evaluate --root DIR [--is-wav] [--subset test]
-(--model CKPT | --langevin PRIORS_DIR | --baseline {mix,irm,nmf}) --out RESULTS [--fast]
+(--model NAME|CKPT | --langevin PRIORS_DIR | --baseline {mix,irm,nmf}) --out RESULTS [--fast]
 [--workers N] [--max-tracks N] [--max-seconds S] [--targets …] [--seed S] [--force] [--quiet]``.
 
 Separates every track of a MUSDB18 subset at full length and scores it with museval
@@ -18,7 +18,8 @@ def add_arguments(parser) -> None:
     parser.add_argument("--is-wav", action="store_true", help="MUSDB18-HQ layout: <subset>/<track>/{mixture,vocals,…}.wav")
     parser.add_argument("--subset", default="test", choices=["train", "test"], help="subset to score (default test)")
     method = parser.add_mutually_exclusive_group(required=True)
-    method.add_argument("--model", help="separator checkpoint (.pt or Lightning .ckpt); its sources must be MUSDB targets")
+    method.add_argument("--model", help="a named model (`priorsep models`, e.g. chorales) or a separator checkpoint "
+                                        "(.pt or Lightning .ckpt); its sources must be the data set's targets")
     method.add_argument("--langevin", metavar="PRIORS_DIR",
                         help="annealed Langevin with the frozen priors in this folder (slow: see --max-tracks/--max-seconds)")
     method.add_argument("--baseline", choices=["mix", "irm", "nmf"],
@@ -55,7 +56,10 @@ def run(args) -> int:
         value = getattr(args, flag)
         if value is not None and value <= 0:
             raise PriorsepError(f"--{flag.replace('_', '-')} must be positive, got {value}")
-    cfg = EvalConfig(root=str(args.root), out=str(args.out), targets=list(args.targets or []), model=args.model,
+    from ..models import resolve_model
+
+    model = str(resolve_model(args.model)) if args.model else None
+    cfg = EvalConfig(root=str(args.root), out=str(args.out), targets=list(args.targets or []), model=model,
                      baseline=args.baseline, langevin=args.langevin, langevin_levels=args.langevin_levels,
                      langevin_steps=args.langevin_steps, nmf_rank=args.nmf_rank, max_tracks=args.max_tracks,
                      max_seconds=args.max_seconds, is_wav=bool(args.is_wav), subset=args.subset, device=args.device,
