@@ -82,7 +82,8 @@ class MusdbDataset(StemFolderDataset):
                  sources: list[str] = MUSDB_SOURCES, mode: str = "source", source: str | None = None,
                  crop_length: int = 16384, epoch_size: int = 1000, sample_rate: int = 22_050,
                  channel: int | None = None, random_crops: bool = True, min_rms: float = 1e-3,
-                 mix_scale: float = 1.0, is_wav: bool = True, seed: int = 0):
+                 mix_scale: float = 1.0, is_wav: bool = True, seed: int = 0,
+                 gain_min: float = 1.0, gain_max: float = 1.0):
         if mode not in ("source", "mixture", "both"):
             raise ValueError(f"mode must be source, mixture or both, got {mode!r}")
         if mode == "source" and source not in sources:
@@ -92,6 +93,7 @@ class MusdbDataset(StemFolderDataset):
         self.source_index = self.sources.index(source) if mode == "source" else None
         self.epoch_size, self.random_crops, self.min_rms, self.seed = epoch_size, random_crops, min_rms, seed
         self.mix_scale = 1.0 if mode == "mixture" else mix_scale
+        self.gain_min, self.gain_max = gain_min, gain_max  # random crops only (StemFolderDataset.__getitem__)
         self._draws = 0  # see priors.data.item_rng
         names = {"source": [source], "mixture": ["mixture"], "both": self.sources}[mode]
         self.tracks = load_musdb_stems(root, names, subset, split, is_wav, sample_rate, channel, crop_length)
@@ -111,7 +113,8 @@ class MusdbDataModule(pl.LightningDataModule):
                  source: str | None = None, sources: list[str] | None = None, sample_rate: int = 22_050,
                  crop_length: int = 16384, batch_size: int = 8, train_crops: int = 4000, val_crops: int = 32,
                  validation: str = "valid", channel: int | None = None, min_rms: float = 1e-3,
-                 mix_scale: float = 1.0, num_workers: int = 0, seed: int = 0):
+                 mix_scale: float = 1.0, num_workers: int = 0, seed: int = 0,
+                 gain_min: float = 1.0, gain_max: float = 1.0):
         super().__init__()
         if mode not in ("source", "mixture", "both"):
             raise ValueError(f"mode must be source, mixture or both, got {mode!r}")
@@ -126,7 +129,7 @@ class MusdbDataModule(pl.LightningDataModule):
     def _dataset(self, subset, split, mode, n, random_crops, seed) -> MusdbDataset:
         h = self.hparams
         return MusdbDataset(h.root, subset, split, self.sources, mode, h.source, h.crop_length, n, h.sample_rate,
-                            h.channel, random_crops, h.min_rms, h.mix_scale, h.is_wav, seed)
+                            h.channel, random_crops, h.min_rms, h.mix_scale, h.is_wav, seed, h.gain_min, h.gain_max)
 
     def train_dataset(self) -> MusdbDataset:
         h = self.hparams
