@@ -44,6 +44,7 @@ def test_train_prior_export_reload_sample_and_diagnose(tmp_path, capsys):
     assert set(res["continuation"]) == set(res["sources"])
     assert res["continuation"]["saw"]["length"] == 32 and math.isfinite(res["continuation"]["saw"]["snr_db"])
     assert (tmp_path / "diag.png").stat().st_size > 0 and (tmp_path / "diag_samples.png").is_file()
+    assert (tmp_path / "diag_samples_spectrograms.png").stat().st_size > 0
     assert "σ = 0.1" in capsys.readouterr().out
 
 

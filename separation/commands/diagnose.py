@@ -42,7 +42,7 @@ def add_arguments(parser) -> None:
                         help="also prime each autoregressive prior with PREFIX samples of its own source's "
                              "crops and score its continuation (SNR vs the true continuation)")
     parser.add_argument("--json", default=None, help="write the results here")
-    parser.add_argument("--plot", default=None, help="write a heatmap PNG here (and samples PNG beside it)")
+    parser.add_argument("--plot", default=None, help="write a heatmap PNG here (and, with --samples, waveform and spectrogram PNGs of samples beside real crops)")
     parser.add_argument("--wandb", choices=["off", "offline", "online"], default="off",
                         help="also log the matrices (wandb.Table + heatmap) to a W&B run under --wandb-dir")
     parser.add_argument("--wandb-dir", default="runs", help="W&B runs land in DIR/wandb/")
@@ -97,13 +97,14 @@ def run(args) -> int:
     extras = extra_columns(crops.cpu(), mix_scale, args.seed)
     columns.update({k: v.to(args.device) for k, v in extras.items()})
     ll = cross_likelihood(priors, columns, args.sigma, args.seed)
+    units = "nats per mel bin per frame" if hasattr(priors[0], "sample_features") else "nats/sample"
     k = len(sources)
     result = {"sources": sources, "sigmas": list(args.sigma), "n": args.n, "length": args.length, "split": args.split,
               "loglik": [[row[:k] for row in mat] for mat in ll], "extra_columns": list(extras),
               "extra_loglik": [[row[k:] for row in mat] for mat in ll],
               "priors": [{"source": m["source"], "hash": m["hash"]} for m in metas]}
     for sigma, mat in zip(args.sigma, ll):
-        print(f"\nσ = {sigma:g}: mean log-likelihood (nats/sample), rows = prior, columns = data")
+        print(f"\nσ = {sigma:g}: mean log-likelihood ({units}), rows = prior, columns = data")
         print(format_matrix([f"{s} prior" for s in sources], list(columns), mat))
     if args.samples:
         from .sample import draw
@@ -134,10 +135,13 @@ def run(args) -> int:
         result["sample_temperature"] = args.temperature
         result["samples_loglik"] = gen_ll
         if args.plot:
-            from ..plots import plot_samples
+            from ..plots import plot_samples, plot_spectrograms
 
-            plot_samples(Path(args.plot).with_name(Path(args.plot).stem + "_samples.png"),
+            stem = Path(args.plot).stem
+            plot_samples(Path(args.plot).with_name(stem + "_samples.png"),
                          {s: generated[s][:3].cpu() for s in sources}, {s: real[s][:3].cpu() for s in sources}, sr)
+            pairs = {f"{s} {label}": x[s][0].cpu() for s in sources for label, x in (("sample", generated), ("real", real))}
+            plot_spectrograms(Path(args.plot).with_name(stem + "_samples_spectrograms.png"), pairs, sr)
     if args.continuation:
         result["continuation"] = continuation_table(priors, sources, columns, args)
     if args.json:
