@@ -26,6 +26,7 @@ COMMANDS = {
     "prune": ("separation.commands.prune", "cut a cheaper separator (fewer gated units) from a trained one"),
     "export": ("separation.commands.export", "write a compact weights-only checkpoint from a Lightning .ckpt"),
     "sample": ("separation.commands.sample", "draw waveforms from trained priors"),
+    "teacher-bank": ("separation.commands.teacher_bank", "store a teacher's estimates of real training mixtures as a bank (remixing)"),
     "diagnose": ("separation.commands.diagnose", "cross-likelihood matrix of priors vs sources"),
     "evaluate": ("separation.commands.evaluate", "separate and score a MUSDB18(-HQ)-layout test set with museval"),
 }
