@@ -1,16 +1,32 @@
-"""``priorsep export CKPT OUT.pt [--half]``: compact weights-only copy of a prior's Lightning checkpoint."""
+"""``priorsep export CKPT OUT.pt [--half]``: compact weights-only copy of a Lightning checkpoint of a
+prior or of a separator (e.g. ``runs/separation/<run>/checkpoints/last.ckpt`` of a stopped run)."""
 from __future__ import annotations
 
 
 def add_arguments(parser) -> None:
-    parser.add_argument("ckpt", help="Lightning checkpoint (.ckpt) of a prior")
+    parser.add_argument("ckpt", help="Lightning checkpoint (.ckpt) of a prior or a separator")
     parser.add_argument("out", help="compact checkpoint to write (.pt)")
-    parser.add_argument("--half", action="store_true", help="store weights in float16 (half the size)")
+    parser.add_argument("--half", action="store_true", help="store a prior's weights in float16 (half the size)")
 
 
 def run(args) -> int:
+    import torch
+
     from priors.checkpoint import load_prior, save_prior
 
+    from ..checkpoints import FORMAT as SEPARATOR_FORMAT
+
+    try:
+        ckpt = torch.load(args.ckpt, map_location="cpu", weights_only=False)
+    except Exception:
+        ckpt = None  # load_prior reports the unreadable file in one line
+    if isinstance(ckpt, dict) and (ckpt.get("priorsep") or {}).get("format") == SEPARATOR_FORMAT:
+        from ..checkpoints import load_separator, save_separator
+
+        sep = load_separator(args.ckpt)
+        save_separator(args.out, sep.encoder, sep.meta)
+        print(f"exported {sep.meta['objective']} separator ({sep.meta['class_path']}) to {args.out}")
+        return 0
     model, meta = load_prior(args.ckpt)
     save_prior(args.out, model, meta, half=args.half)
     print(f"exported {meta['source']} prior ({meta['class_path']}) to {args.out}")

@@ -58,3 +58,18 @@ def test_supervised_training_reduces_the_loss():
         opt.step()
         losses.append(loss.item())
     assert losses[-1] < 0.7 * losses[0]
+
+
+def test_export_writes_a_compact_separator_from_a_lightning_checkpoint(tmp_path):
+    from separation.checkpoints import load_separator
+    from separation.cli import main
+    from separation.module import VariationalSeparator
+
+    job = VariationalSeparator(tiny(), objective="supervised", priors_dir=None, sources=["a", "b", "c"],
+                               sample_rate=8000, mix_scale=1.0, project=False, pair_loss="l1_spectral")
+    state = {f"encoder.{k}": v for k, v in job.encoder.state_dict().items()}
+    torch.save({"priorsep": job.describe(), "state_dict": state}, tmp_path / "last.ckpt")
+    assert main(["export", str(tmp_path / "last.ckpt"), str(tmp_path / "sep.pt")]) == 0
+    mix = torch.randn(2, 3000)
+    torch.testing.assert_close(load_separator(tmp_path / "sep.pt")(mix), load_separator(tmp_path / "last.ckpt")(mix))
+    assert load_separator(tmp_path / "sep.pt").meta["objective"] == "supervised"
