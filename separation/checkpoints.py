@@ -86,12 +86,14 @@ class EncoderSeparator(nn.Module):
             return list(pool.map(one, items))
 
 
-def save_separator(path: str | Path, encoder: nn.Module, meta: dict) -> None:
-    """Write a compact weights-only separator checkpoint (atomically)."""
+def save_separator(path: str | Path, encoder: nn.Module, meta: dict, half: bool = False) -> None:
+    """Write a compact weights-only separator checkpoint (atomically); ``half``: float16 weights
+    (half the size; loaded back into a float32 network)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
-    torch.save({**meta, "state_dict": {k: v.float() for k, v in encoder.state_dict().items()}}, tmp)
+    state = {k: v.half() if half else v.float() for k, v in encoder.state_dict().items()}
+    torch.save({**meta, "state_dict": state}, tmp)
     tmp.replace(path)
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 def add_arguments(parser) -> None:
     parser.add_argument("ckpt", help="Lightning checkpoint (.ckpt) of a prior or a separator")
     parser.add_argument("out", help="compact checkpoint to write (.pt)")
-    parser.add_argument("--half", action="store_true", help="store a prior's weights in float16 (half the size)")
+    parser.add_argument("--half", action="store_true", help="store the weights in float16 (half the size)")
 
 
 def run(args) -> int:
@@ -24,7 +24,7 @@ def run(args) -> int:
         from ..checkpoints import load_separator, save_separator
 
         sep = load_separator(args.ckpt)
-        save_separator(args.out, sep.encoder, sep.meta)
+        save_separator(args.out, sep.encoder, sep.meta, half=args.half)
         print(f"exported {sep.meta['objective']} separator ({sep.meta['class_path']}) to {args.out}")
         return 0
     model, meta = load_prior(args.ckpt)
