@@ -1,5 +1,6 @@
 """``priorsep export CKPT OUT.pt [--half]``: compact weights-only copy of a Lightning checkpoint of a
-prior or of a separator (e.g. ``runs/separation/<run>/checkpoints/last.ckpt`` of a stopped run)."""
+prior or of a separator (e.g. ``runs/separation/<run>/checkpoints/last.ckpt`` of a stopped run),
+or of a compact one (e.g. to float16 with ``--half``)."""
 from __future__ import annotations
 
 
@@ -20,7 +21,7 @@ def run(args) -> int:
         ckpt = torch.load(args.ckpt, map_location="cpu", weights_only=False)
     except Exception:
         ckpt = None  # load_prior reports the unreadable file in one line
-    if isinstance(ckpt, dict) and (ckpt.get("priorsep") or {}).get("format") == SEPARATOR_FORMAT:
+    if isinstance(ckpt, dict) and SEPARATOR_FORMAT in (ckpt.get("format"), (ckpt.get("priorsep") or {}).get("format")):
         from ..checkpoints import load_separator, save_separator
 
         sep = load_separator(args.ckpt)

@@ -73,7 +73,7 @@ def test_export_writes_a_compact_separator_from_a_lightning_checkpoint(tmp_path)
     mix = torch.randn(2, 3000)
     torch.testing.assert_close(load_separator(tmp_path / "sep.pt")(mix), load_separator(tmp_path / "last.ckpt")(mix))
     assert load_separator(tmp_path / "sep.pt").meta["objective"] == "supervised"
-    assert main(["export", str(tmp_path / "last.ckpt"), str(tmp_path / "half.pt"), "--half"]) == 0
+    assert main(["export", str(tmp_path / "sep.pt"), str(tmp_path / "half.pt"), "--half"]) == 0  # compact -> half
     assert (tmp_path / "half.pt").stat().st_size < 0.6 * (tmp_path / "sep.pt").stat().st_size
     torch.testing.assert_close(load_separator(tmp_path / "half.pt")(mix), load_separator(tmp_path / "sep.pt")(mix),
                                atol=1e-2, rtol=0)
