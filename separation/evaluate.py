@@ -334,7 +334,9 @@ def run_settings(cfg: EvalConfig) -> dict:
         settings["max_seconds"] = cfg.max_seconds
     if cfg.model:
         settings["method"] = "model"
-        settings["model_hash"] = file_hash(cfg.model)
+        from .models import resolve_model
+
+        settings["model_hash"] = file_hash(resolve_model(cfg.model))
         if cfg.precision != "fp32":  # (absent for fp32: results stored before the option stay valid)
             settings["precision"] = cfg.precision
     elif cfg.langevin:

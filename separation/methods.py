@@ -215,13 +215,14 @@ def _irm(ctx: MethodContext):
     return OracleRatioMask(ctx.sources, ctx.mix_scale)
 
 
-@register("model", help="one separator checkpoint file (ctx.checkpoint)", benchmark=False)
+@register("model", help="one separator: a checkpoint file or a named model (ctx.checkpoint)", benchmark=False)
 def _model(ctx: MethodContext):
     from .checkpoints import load_separator
+    from .models import resolve_model
 
     if ctx.checkpoint is None:
         raise PriorsepError("method 'model' needs a separator checkpoint file")
-    return load_separator(ctx.checkpoint, ctx.device, sources=ctx.sources, priors_dir=ctx.priors,
+    return load_separator(resolve_model(ctx.checkpoint), ctx.device, sources=ctx.sources, priors_dir=ctx.priors,
                           sample_rate=ctx.sample_rate, precision=ctx.precision)
 
 

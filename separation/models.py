@@ -49,6 +49,10 @@ MODELS: dict[str, Model] = {
                            "triangle waves, mono at 14 700 Hz (the repository's checkpoints/toy_gpu/separator_elbo.pt)"),
     "toy-fast": Model("toy-fast.pt", "toy pruned to half its gated units and distilled from it on toy mixtures: "
                                      "about 2x faster (the repository's checkpoints/toy_gpu/separator_elbo_fast.pt)"),
+    "chorales": Model("chorales.pt", "mask separator of rendered Bach chorales: violin, clarinet, tenor saxophone and "
+                                     "bassoon, mono at 22 050 Hz; unsupervised: remixing of real mixtures, first with "
+                                     "an NMF teacher (templates from isolated stems), then bootstrapped (the "
+                                     "repository's checkpoints/chorales_frame/separator_remix.pt)"),
 }
 DEFAULT_MODEL = "toy"
 

@@ -31,14 +31,17 @@ def test_shipped_checkpoints_stay_small(folder):
 
 
 def test_all_shipped_checkpoints_together_stay_small():
+    # 40 MB before checkpoints/chorales_frame (issue 21: float16 frame priors 4 x 2.5 MB and five
+    # float16 mask separators of 3.2 MB, 26 MB in all)
     total = sum(f.stat().st_size for f in ROOT.rglob("*") if f.is_file())
-    assert total < 40 * 2**20, total
+    assert total < 64 * 2**20, total
 
 
 def test_named_models_are_packaged_files_trained_against_shipped_priors():
     """Every model of ``separation.models.MODELS`` is a real file inside the package (the wheel
     ships it; checkpoints/ may link to it, never the other way round) that was trained against
-    the priors of one shipped folder (or is supervised)."""
+    the priors of one shipped folder (or is supervised, or learned from no deep prior at all, e.g.
+    remixing with an NMF teacher: its metadata names no prior)."""
     from priors.checkpoint import file_hash, prior_files
     from separation.models import MODELS, PRETRAINED_DIR
 
@@ -48,13 +51,14 @@ def test_named_models_are_packaged_files_trained_against_shipped_priors():
         assert model.path.resolve().parent == PRETRAINED_DIR, name
         sep = load_separator(model.path)
         recorded = {p["source"]: p["hash"] for p in sep.meta.get("priors", [])}
-        if sep.meta["objective"] != "supervised":
+        if sep.meta["objective"] != "supervised" and recorded:
             assert any(recorded == h for h in hashes.values()), f"{name}: trained against priors not shipped"
 
 
-def test_the_toy_gpu_separators_link_to_the_packaged_models():
+def test_the_named_separators_in_checkpoints_link_to_the_packaged_models():
     from separation.models import MODELS
 
-    for link, name in (("separator_elbo.pt", "toy"), ("separator_elbo_fast.pt", "toy-fast")):
-        path = ROOT / "toy_gpu" / link
+    for folder, link, name in (("toy_gpu", "separator_elbo.pt", "toy"), ("toy_gpu", "separator_elbo_fast.pt", "toy-fast"),
+                               ("chorales_frame", "separator_remix.pt", "chorales")):
+        path = ROOT / folder / link
         assert path.is_symlink() and path.resolve() == MODELS[name].path.resolve(), link

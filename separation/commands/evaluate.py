@@ -58,7 +58,9 @@ def run(args) -> int:
             raise PriorsepError(f"--{flag.replace('_', '-')} must be positive, got {value}")
     from ..models import resolve_model
 
-    model = str(resolve_model(args.model)) if args.model else None
+    if args.model:
+        resolve_model(args.model)  # a one-line error now; the name itself is kept in the results
+    model = args.model
     cfg = EvalConfig(root=str(args.root), out=str(args.out), targets=list(args.targets or []), model=model,
                      baseline=args.baseline, langevin=args.langevin, langevin_levels=args.langevin_levels,
                      langevin_steps=args.langevin_steps, nmf_rank=args.nmf_rank, max_tracks=args.max_tracks,
