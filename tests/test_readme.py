@@ -27,13 +27,8 @@ def doc_files() -> list[Path]:
 
 def prose_lines(path: Path):
     """(line number, text) of the lines outside fenced code blocks, code spans removed."""
-    fenced = False
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-        if FENCE.match(line):
-            fenced = not fenced
-            continue
-        if not fenced:
-            yield number, CODE_SPAN.sub("", line)
+    for number, line in prose_lines_with_code(path):
+        yield number, CODE_SPAN.sub("", line)
 
 
 def links(path: Path) -> list[tuple[int, str]]:
