@@ -1,7 +1,9 @@
-"""Time-frequency front-end shared by the frame priors and the mask separator.
+"""Time-frequency front-end shared by the frame priors, the mask separator and the NMF / ratio-mask
+baselines.
 
-``stft``/``istft`` wrap :func:`torch.stft` with a Hann window (``center=True``): a signal of
-``T`` samples gives ``T // hop + 1`` frames. :class:`LogMel` turns waveforms (batch, time)
+``stft``/``istft`` wrap :func:`torch.stft` with a float32 Hann window (``center=True``): a signal of
+``T`` samples gives ``T // hop + 1`` frames; float32 and float64 signals keep their precision,
+others (bfloat16, float16) are computed in float32. :class:`LogMel` turns waveforms (batch, time)
 into log-mel frames (batch, n_mels, frames), in log units of the mel-weighted STFT magnitude
 (magnitudes divided by the window sum, so a full-scale sine peaks near 0.5 before the log).
 """
@@ -12,14 +14,16 @@ from torch import nn
 
 
 def _window(n_fft: int, ref: torch.Tensor) -> torch.Tensor:
-    dtype = ref.real.dtype if ref.is_complex() else ref.dtype
-    return torch.hann_window(n_fft, device=ref.device, dtype=dtype if dtype.is_floating_point else torch.float32)
+    return torch.hann_window(n_fft, device=ref.device)
 
 
 def stft(x: torch.Tensor, n_fft: int, hop: int) -> torch.Tensor:
     """x (..., time) -> complex spectrum (..., n_fft // 2 + 1, time // hop + 1)."""
     shape = x.shape
-    spec = torch.stft(x.reshape(-1, shape[-1]).float(), n_fft, hop, window=_window(n_fft, x), return_complex=True)
+    flat = x.reshape(-1, shape[-1])
+    if flat.dtype not in (torch.float32, torch.float64):
+        flat = flat.float()
+    spec = torch.stft(flat, n_fft, hop, window=_window(n_fft, x), return_complex=True)
     return spec.reshape(*shape[:-1], *spec.shape[-2:])
 
 

@@ -12,13 +12,8 @@ from typing import Sequence
 import torch
 from torch import nn
 
-
-def _stft(x: torch.Tensor, n_fft: int, hop: int) -> torch.Tensor:
-    return torch.stft(x, n_fft, hop, window=torch.hann_window(n_fft, device=x.device), return_complex=True)
-
-
-def _istft(spec: torch.Tensor, n_fft: int, hop: int, length: int) -> torch.Tensor:
-    return torch.istft(spec, n_fft, hop, window=torch.hann_window(n_fft, device=spec.device), length=length)
+from priors.spectral import istft as _istft
+from priors.spectral import stft as _stft
 
 
 def nmf_kl(v: torch.Tensor, rank: int, n_iter: int = 200, templates: torch.Tensor | None = None,

@@ -86,7 +86,6 @@ class VariationalSeparator(pl.LightningModule):
     # -- priors: frozen, not sub-modules (so they are neither optimised nor saved with the separator)
     def load_priors(self, priors_dir: str) -> None:
         from priors.checkpoint import load_priors
-
         from priors.noise import check_prior_sigma
 
         models, self.prior_metas = load_priors(priors_dir, sources=self.sources)
