@@ -97,6 +97,17 @@ def save_separator(path: str | Path, encoder: nn.Module, meta: dict, half: bool 
     tmp.replace(path)
 
 
+def split_separator_checkpoint(ckpt) -> tuple[dict, dict] | None:
+    """(meta, encoder state_dict) of a loaded separator checkpoint, compact (``.pt``) or Lightning
+    (``.ckpt``: the ``encoder.*`` weights, prefix removed); None for anything else."""
+    if isinstance(ckpt, dict) and ckpt.get("format") == FORMAT:
+        return {k: v for k, v in ckpt.items() if k != "state_dict"}, ckpt["state_dict"]
+    if isinstance(ckpt, dict) and isinstance(ckpt.get("priorsep"), dict) and ckpt["priorsep"].get("format") == FORMAT:
+        state = {k[len("encoder."):]: v for k, v in ckpt["state_dict"].items() if k.startswith("encoder.")}
+        return ckpt["priorsep"], state
+    return None
+
+
 def load_separator(path: str | Path, device="cpu", sources: list[str] | None = None,
                    priors_dir: str | Path | None = None, sample_rate: int | None = None,
                    precision: str = "fp32") -> EncoderSeparator:
@@ -115,11 +126,9 @@ def load_separator(path: str | Path, device="cpu", sources: list[str] | None = N
         ckpt = torch.load(path, map_location=device, weights_only=False)
     except Exception as err:
         raise CheckpointError(f"{path}: not a readable checkpoint ({type(err).__name__})") from None
-    if isinstance(ckpt, dict) and ckpt.get("format") == FORMAT:
-        meta, state = {k: v for k, v in ckpt.items() if k != "state_dict"}, ckpt["state_dict"]
-    elif isinstance(ckpt, dict) and isinstance(ckpt.get("priorsep"), dict) and ckpt["priorsep"].get("format") == FORMAT:
-        meta = ckpt["priorsep"]
-        state = {k[len("encoder."):]: v for k, v in ckpt["state_dict"].items() if k.startswith("encoder.")}
+    parts = split_separator_checkpoint(ckpt)
+    if parts is not None:
+        meta, state = parts
     else:
         found = (ckpt.get("format") or ckpt.get("priorsep", {}).get("format")) if isinstance(ckpt, dict) else None
         raise CheckpointError(f"{path}: not a separator checkpoint (format {found or 'unknown'})")

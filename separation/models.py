@@ -108,17 +108,17 @@ def describe_model(name_or_path: str | Path) -> dict:
     bytes and the number of parameters."""
     import torch
 
+    from .checkpoints import split_separator_checkpoint
+
     path = resolve_model(name_or_path)
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=False)
     except Exception as err:
         raise PriorsepError(f"{path}: not a readable checkpoint ({type(err).__name__})") from None
-    meta = ckpt.get("priorsep", ckpt) if isinstance(ckpt, dict) else {}
-    if not isinstance(meta, dict) or "sources" not in meta:
+    parts = split_separator_checkpoint(ckpt)
+    if parts is None:
         raise PriorsepError(f"{path}: not a separator checkpoint")
-    state = ckpt.get("state_dict", {})
-    if "priorsep" in ckpt:  # a Lightning checkpoint: the encoder's weights only
-        state = {k: v for k, v in state.items() if k.startswith("encoder.")}
+    meta, state = parts  # a Lightning checkpoint: the encoder's weights only
     name = str(name_or_path) if str(name_or_path) in MODELS else None
     objective = meta.get("objective", "unknown")
     return {"name": name, "file": str(path), "description": MODELS[name].description if name else "",

@@ -15,13 +15,13 @@ def run(args) -> int:
 
     from priors.checkpoint import load_prior, save_prior
 
-    from ..checkpoints import FORMAT as SEPARATOR_FORMAT
+    from ..checkpoints import split_separator_checkpoint
 
     try:
         ckpt = torch.load(args.ckpt, map_location="cpu", weights_only=False)
     except Exception:
         ckpt = None  # load_prior reports the unreadable file in one line
-    if isinstance(ckpt, dict) and SEPARATOR_FORMAT in (ckpt.get("format"), (ckpt.get("priorsep") or {}).get("format")):
+    if split_separator_checkpoint(ckpt) is not None:
         from ..checkpoints import load_separator, save_separator
 
         sep = load_separator(args.ckpt)
