@@ -38,15 +38,18 @@ def nmf_kl(v: torch.Tensor, rank: int, n_iter: int = 200, templates: torch.Tenso
 class NMFSeparator(nn.Module):
     """Per-source spectral templates learned by KL-NMF from isolated training audio, then
     activations fitted to each mixture with the templates fixed; soft (Wiener-like) masks
-    on the mixture STFT, mixture phase. ``fit`` (or ``load``) first; then mix (batch, time) ->
+    on the mixture STFT, mixture phase (``power`` p: mask_k = V_k^p / Σ_j V_j^p for the model
+    magnitudes V_k = W_k H_k; 1 is the ratio of magnitudes, 2 the Wiener filter of the model's
+    power spectra). ``fit`` (or ``load``) first; then mix (batch, time) ->
     (batch, K, time), computed on the CPU in float64 whatever the mixture's device (returned there).
     ``save``/``load``: the templates and settings in a ``torch.save`` file."""
 
     def __init__(self, sources: Sequence[str], sample_rate: int, mix_scale: float = 1.0, rank: int = 32,
-                 n_fft: int = 1024, hop: int = 256, n_iter: int = 200, seed: int = 0):
+                 n_fft: int = 1024, hop: int = 256, n_iter: int = 200, seed: int = 0, power: float = 1.0):
         super().__init__()
         self.sources, self.sample_rate, self.mix_scale = list(sources), sample_rate, mix_scale
         self.rank, self.n_fft, self.hop, self.n_iter, self.seed = rank, n_fft, hop, n_iter, seed
+        self.power = power
         self.register_buffer("templates", torch.empty(0))
 
     def fit(self, isolated: Sequence[torch.Tensor]) -> "NMFSeparator":
@@ -70,7 +73,7 @@ class NMFSeparator(nn.Module):
         tmp = path.with_name(f".{path.name}.tmp")
         torch.save({"sources": self.sources, "sample_rate": self.sample_rate, "rank": self.rank,
                     "templates": self.templates, "n_fft": self.n_fft, "hop": self.hop, "n_iter": self.n_iter,
-                    **extra}, tmp)
+                    "power": self.power, **extra}, tmp)
         os.replace(tmp, path)
 
     @classmethod
@@ -80,7 +83,7 @@ class NMFSeparator(nn.Module):
         stored = torch.load(path, map_location="cpu")
         sep = cls(stored["sources"], stored["sample_rate"], mix_scale, rank=stored["rank"],
                   n_fft=stored.get("n_fft", 1024), hop=stored.get("hop", 256), n_iter=stored.get("n_iter", 200),
-                  seed=seed)
+                  seed=seed, power=stored.get("power", 1.0))
         sep.templates = stored["templates"]
         return sep
 
@@ -95,7 +98,8 @@ class NMFSeparator(nn.Module):
             _, h = nmf_kl(spec[b].abs(), templates.shape[1], self.n_iter, templates=templates, seed=self.seed)
             parts = torch.stack([templates[:, k * self.rank:(k + 1) * self.rank] @ h[k * self.rank:(k + 1) * self.rank]
                                  for k in range(len(self.sources))])
-            masks = parts / parts.sum(0, keepdim=True).clamp(min=1e-10)
+            parts = parts ** self.power
+            masks = parts / parts.sum(0, keepdim=True).clamp(min=1e-10 ** self.power)
             out.append(_istft(masks * spec[b], self.n_fft, self.hop, mix.shape[-1]))
         return (torch.stack(out) / self.mix_scale).to(mix.dtype).to(mix.device)
 

@@ -18,10 +18,17 @@ class BankMixtures(Dataset):
     Item j: for each source an independent bank example, a random crop of ``crop_length``,
     a random gain in [gain_min, gain_max]; returns (mixture (time,), sources (K, time)) with
     mixture = mix_scale · Σ_k sources, the data set's own mixing. Only generated audio is read.
+
+    ``coherent`` p: with probability p an item takes every source from the SAME bank example
+    and crop (gains still drawn per source). For a teacher bank (``priorsep teacher-bank``) that
+    re-mixes the teacher's estimates of one real mixture, whose voices share key, harmony and
+    overlapping partials — the distillation of the teacher on real mixtures — where independent
+    draws (p = 0) give incoherent mixtures of unrelated pieces.
     """
 
     def __init__(self, bank: str | Path, sources: list[str], crop_length: int = 2048, epoch_size: int = 16000,
-                 gain_min: float = 0.8, gain_max: float = 1.2, mix_scale: float = 0.25, seed: int = 0):
+                 gain_min: float = 0.8, gain_max: float = 1.2, mix_scale: float = 0.25, seed: int = 0,
+                 coherent: float = 0.0):
         bank = Path(bank)
         settings = json.loads((bank / "settings.json").read_text())
         if list(settings["sources"]) != list(sources):
@@ -32,7 +39,7 @@ class BankMixtures(Dataset):
             raise ValueError(f"{bank}: bank examples ({self.length}) shorter than crop_length ({crop_length})")
         self.crop_length, self.epoch_size = crop_length, epoch_size
         self.gain_min, self.gain_max, self.mix_scale = gain_min, gain_max, mix_scale
-        self.seed = seed
+        self.seed, self.coherent = seed, coherent
         self._draws = 0
         self.settings = settings
 
@@ -43,9 +50,13 @@ class BankMixtures(Dataset):
         rng = item_rng(self.seed, j, self._draws)  # keyed by the index: DDP ranks differ
         self._draws += 1
         parts = []
+        shared = None
+        if self.coherent > 0 and rng.uniform() < self.coherent:
+            shared = (int(rng.integers(min(d.shape[0] for d in self.data))),
+                      int(rng.integers(0, self.length - self.crop_length + 1)))
         for d in self.data:
-            i = int(rng.integers(d.shape[0]))
-            start = int(rng.integers(0, self.length - self.crop_length + 1))
+            i = int(rng.integers(d.shape[0])) if shared is None else shared[0]
+            start = int(rng.integers(0, self.length - self.crop_length + 1)) if shared is None else shared[1]
             gain = rng.uniform(self.gain_min, self.gain_max)
             parts.append(gain * np.asarray(d[i, start:start + self.crop_length], dtype=np.float32))
         sources = torch.from_numpy(np.stack(parts).astype(np.float32))
@@ -77,7 +88,8 @@ class SeparationDataModule(pl.LightningDataModule):
       * ``supervised``: real (mixture, sources) pairs — the reference upper bound only.
     Real data: the toy set (``data_root`` None) — other stem folders via ``data_root``.
     ``stem_gain_min``/``stem_gain_max``: random per-stem gains of real training crops (stem
-    folders; validation crops are never rescaled).
+    folders; validation crops are never rescaled). ``bank_coherent``: the share of bank items
+    drawn from one bank example (:class:`BankMixtures` ``coherent``).
     Validation pairs are only used to log metrics, never to train; on the toy set they come
     from its held-out ``valid`` split, never from the benchmark's test split.
     """
@@ -86,7 +98,7 @@ class SeparationDataModule(pl.LightningDataModule):
                  sources: list[str] | None = None, sample_rate: int = 14_700, mix_scale: float = 0.25,
                  crop_length: int = 4096, batch_size: int = 16, train_crops: int = 16000, val_crops: int = 32,
                  gain_min: float = 0.8, gain_max: float = 1.2, num_workers: int = 0, seed: int = 0,
-                 stem_gain_min: float = 1.0, stem_gain_max: float = 1.0):
+                 stem_gain_min: float = 1.0, stem_gain_max: float = 1.0, bank_coherent: float = 0.0):
         super().__init__()
         if objective not in ("elbo", "remix", "distil", "sleep", "wake_sleep", "supervised"):
             raise ValueError(f"unknown objective {objective!r}")
@@ -108,7 +120,8 @@ class SeparationDataModule(pl.LightningDataModule):
 
     def _bank(self):
         h = self.hparams
-        return BankMixtures(h.bank, self.sources, h.crop_length, h.train_crops, h.gain_min, h.gain_max, h.mix_scale, h.seed)
+        return BankMixtures(h.bank, self.sources, h.crop_length, h.train_crops, h.gain_min, h.gain_max, h.mix_scale, h.seed,
+                            coherent=h.bank_coherent)
 
     def train_dataset(self) -> Dataset:
         h = self.hparams

@@ -46,7 +46,8 @@ class MethodContext:
     checkpoints: folder of priors and named separator checkpoints; checkpoint: one separator
     file (``model``); priors: folder of priors for ``langevin`` (default ``checkpoints``);
     langevin: keyword arguments of :class:`separation.langevin.LangevinSeparator`;
-    nmf_rank, nmf_store (templates file), nmf_train (() -> isolated audio per source, each
+    nmf_rank, nmf_fft, nmf_power (see :class:`separation.baselines.NMFSeparator`; a stored file
+    keeps its own), nmf_store (templates file), nmf_train (() -> isolated audio per source, each
     (n, time)).
     """
 
@@ -61,6 +62,8 @@ class MethodContext:
     priors: str | Path | None = None
     langevin: dict = field(default_factory=dict)
     nmf_rank: int = 32
+    nmf_fft: int = 1024
+    nmf_power: float = 1.0
     nmf_store: str | Path | None = None
     nmf_train: Callable[[], list] | None = None
 
@@ -163,7 +166,8 @@ def _nmf(ctx: MethodContext):
     if ctx.nmf_train is None:
         where = f" at {ctx.nmf_store}" if ctx.nmf_store is not None else ""
         raise PriorsepError(f"nmf: no stored templates{where} and no training audio to learn them from")
-    sep = NMFSeparator(ctx.sources, ctx.sample_rate, ctx.mix_scale, rank=ctx.nmf_rank, seed=ctx.seed)
+    sep = NMFSeparator(ctx.sources, ctx.sample_rate, ctx.mix_scale, rank=ctx.nmf_rank, seed=ctx.seed,
+                       n_fft=ctx.nmf_fft, hop=ctx.nmf_fft // 4, power=ctx.nmf_power)
     sep.fit(ctx.nmf_train())
     if ctx.nmf_store is not None:
         sep.save(ctx.nmf_store)

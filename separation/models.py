@@ -49,10 +49,11 @@ MODELS: dict[str, Model] = {
                            "triangle waves, mono at 14 700 Hz (the repository's checkpoints/toy_gpu/separator_elbo.pt)"),
     "toy-fast": Model("toy-fast.pt", "toy pruned to half its gated units and distilled from it on toy mixtures: "
                                      "about 2x faster (the repository's checkpoints/toy_gpu/separator_elbo_fast.pt)"),
-    "chorales": Model("chorales.pt", "mask separator of rendered Bach chorales: violin, clarinet, tenor saxophone and "
-                                     "bassoon, mono at 22 050 Hz; unsupervised: remixing of real mixtures, first with "
-                                     "an NMF teacher (templates from isolated stems), then bootstrapped (the "
-                                     "repository's checkpoints/chorales_frame/separator_remix.pt)"),
+    "chorales": Model("chorales.pt", "mask separator (4096-point STFT) of rendered Bach chorales: violin, clarinet, "
+                                     "tenor saxophone and bassoon, mono at 22 050 Hz; unsupervised: taught on real "
+                                     "mixtures by template NMF (templates from isolated stems, Wiener masks), remixed "
+                                     "then distilled (the repository's "
+                                     "checkpoints/chorales_frame/separator_mask4096_distil_nmf4096.pt)"),
 }
 DEFAULT_MODEL = "toy"
 

@@ -36,12 +36,13 @@ class VariationalSeparator(pl.LightningModule):
     The priors (``priors_dir``) are loaded for ``elbo``/``wake_sleep``, put in eval mode,
     excluded from the optimiser and from gradient updates. Validation logs SI-SDR of the
     posterior mean on real held-out pairs (metrics only; the toy set's ``valid`` split). ``init_from``: start the encoder from
-    a separator checkpoint (e.g. wake after sleep). ``beta_nll``: the pair losses' β-NLL
+    a separator checkpoint or a named model (e.g. wake after sleep). ``beta_nll``: the pair losses' β-NLL
     weighting (1: the posterior mean gets the MSE gradient; 0: plain Gaussian NLL).
     ``score_rms``: the priors score gain-normalised estimates; ``posterior_std``: a fixed-variance
     posterior instead of the encoder's log_std (see ``separation.elbo.elbo``). ``teacher``: the
     separator checkpoint that ``distil`` fits. ``lr_decay``: cosine decay of the learning rate
-    from ``lr`` to lr/20 over the trainer's ``max_steps`` (default: constant). ``pair_loss``: the
+    from ``lr`` to lr/20 over the trainer's ``max_steps``, or over ``lr_decay_steps`` when given (a
+    run stopped part-way through a longer schedule; default: constant). ``pair_loss``: the
     loss of the pair-based objectives (sleep, remix, distil, supervised): ``gaussian_nll`` (−log q,
     the waveform encoder's) or ``l1_spectral`` (waveform + STFT-magnitude L1, the mask encoder's).
     """
@@ -52,7 +53,8 @@ class VariationalSeparator(pl.LightningModule):
                  n_samples: int = 1, wake_weight: float = 1.0, lr: float = 1e-3, init_from: str | None = None,
                  teacher_ema: float = 0.99, beta_nll: float = 1.0,
                  score_rms: float | list[float] | None = None, posterior_std: float | None = None,
-                 teacher: str | None = None, lr_decay: bool = False, pair_loss: str = "gaussian_nll"):
+                 teacher: str | None = None, lr_decay: bool = False, pair_loss: str = "gaussian_nll",
+                 lr_decay_steps: int | None = None):
         super().__init__()
         if pair_loss not in PAIR_LOSSES:
             raise ValueError(f"pair_loss must be one of {', '.join(PAIR_LOSSES)}, got {pair_loss!r}")
@@ -65,8 +67,8 @@ class VariationalSeparator(pl.LightningModule):
             self.load_priors(priors_dir)
         elif priors_dir:
             self.record_priors(priors_dir)
-        if init_from:
-            from .checkpoints import load_separator
+        if init_from:  # a separator checkpoint or a named model (``priorsep models``)
+            from .models import load_separator
 
             self.encoder.load_state_dict(load_separator(init_from).encoder.state_dict())
         # remix: a frozen EMA copy of the encoder labels real mixtures (not a sub-module: not saved)
@@ -207,7 +209,10 @@ class VariationalSeparator(pl.LightningModule):
 
     def configure_optimizers(self):
         opt = torch.optim.Adam(self.encoder.parameters(), lr=self.hparams.lr)
-        total = self.trainer.max_steps if self.hparams.lr_decay and self.trainer and self.trainer.max_steps > 0 else 0
+        total = 0
+        if self.hparams.lr_decay:
+            total = self.hparams.lr_decay_steps or (self.trainer.max_steps if self.trainer else 0)
+            total = max(0, total)
         if not total:
             return opt
         from priors.module import warmup_cosine

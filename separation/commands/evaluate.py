@@ -38,6 +38,9 @@ def add_arguments(parser) -> None:
     parser.add_argument("--langevin-levels", type=int, default=10, help="Langevin σ levels")
     parser.add_argument("--langevin-steps", type=int, default=20, help="Langevin steps per σ level")
     parser.add_argument("--nmf-rank", type=int, default=32, help="NMF templates per stem")
+    parser.add_argument("--nmf-fft", type=int, default=1024, help="NMF STFT size (hop: a quarter of it)")
+    parser.add_argument("--nmf-power", type=float, default=1.0,
+                        help="NMF mask exponent: 1 ratio of the model magnitudes, 2 Wiener filter of their powers")
     parser.add_argument("--chunk-seconds", type=float, default=None, help="separation chunk length (default 4 s)")
     parser.add_argument("--batch-size", type=int, default=8, help="chunks per forward pass")
     parser.add_argument("--seed", type=int, default=0, help="torch seed (track i uses seed + i)")
@@ -52,7 +55,7 @@ def run(args) -> int:
 
     if args.workers < 1:
         raise PriorsepError(f"--workers must be at least 1, got {args.workers}")
-    for flag in ("max_tracks", "max_seconds", "langevin_levels", "langevin_steps", "nmf_rank"):
+    for flag in ("max_tracks", "max_seconds", "langevin_levels", "langevin_steps", "nmf_rank", "nmf_fft", "nmf_power"):
         value = getattr(args, flag)
         if value is not None and value <= 0:
             raise PriorsepError(f"--{flag.replace('_', '-')} must be positive, got {value}")
@@ -63,7 +66,8 @@ def run(args) -> int:
     model = args.model
     cfg = EvalConfig(root=str(args.root), out=str(args.out), targets=list(args.targets or []), model=model,
                      baseline=args.baseline, langevin=args.langevin, langevin_levels=args.langevin_levels,
-                     langevin_steps=args.langevin_steps, nmf_rank=args.nmf_rank, max_tracks=args.max_tracks,
+                     langevin_steps=args.langevin_steps, nmf_rank=args.nmf_rank, nmf_fft=args.nmf_fft,
+                     nmf_power=args.nmf_power, max_tracks=args.max_tracks,
                      max_seconds=args.max_seconds, is_wav=bool(args.is_wav), subset=args.subset, device=args.device,
                      precision=args.precision,
                      chunk_seconds=args.chunk_seconds, batch_size=args.batch_size, fast=bool(args.fast), seed=args.seed)

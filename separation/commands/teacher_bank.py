@@ -1,4 +1,4 @@
-"""``priorsep teacher-bank --root DIR --out BANK [--teacher nmf|NAME|CKPT] [--n N] [--length L]``.
+"""``priorsep teacher-bank --root DIR --out BANK [--teacher nmf|NAME|CKPT ...] [--n N] [--length L]``.
 
 A teacher separates random crops of the REAL TRAINING MIXTURES (``DIR/train/*/mixture.wav``; no
 stem is read, except by ``--teacher nmf``, whose templates are learned from isolated training
@@ -7,6 +7,12 @@ stems: the shallowest prior) and its estimates are stored as a bank in the forma
 ``BANK/settings.json``. Training a separator with ``objective: sleep`` on that bank is remixing
 (RemixIT-style): each batch mixes one teacher estimate per source from *different* crops, with
 random gains, and the student recovers them. Unsupervised whenever the teacher is.
+
+Several ``--teacher`` values make an ensemble teacher: the bank holds the mean of their
+estimates (each set sums to the crop, so the mean does too), e.g. ``--teacher nmf chorales``.
+A teacher may also be an earlier bank folder of the same crops (same ``--root``, ``--n``,
+``--length``, ``--seed``): its stored estimates are reused instead of separating again (a slow
+NMF teacher runs once for several ensembles).
 """
 from __future__ import annotations
 
@@ -23,13 +29,18 @@ from ..errors import PriorsepError
 def add_arguments(parser) -> None:
     parser.add_argument("--root", required=True, help="stem folder (MUSDB18-HQ layout) with train/*/mixture.wav")
     parser.add_argument("--out", required=True, help="bank folder")
-    parser.add_argument("--teacher", default="nmf",
-                        help="nmf (templates from isolated training stems, stored as BANK/nmf.pt), a named model or a "
-                             "separator checkpoint")
+    parser.add_argument("--teacher", nargs="+", default=["nmf"],
+                        help="nmf (templates from isolated training stems, stored as BANK/nmf.pt), a named model, a "
+                             "separator checkpoint or a bank folder of the same crops; several: the mean of their "
+                             "estimates (an ensemble)")
     parser.add_argument("--sources", nargs="+", default=None, help="source names (default: the folder's dataset.json)")
     parser.add_argument("--n", type=int, default=512, help="crops")
     parser.add_argument("--length", type=int, default=88_200, help="samples per crop")
-    parser.add_argument("--nmf-rank", type=int, default=32)
+    parser.add_argument("--nmf-rank", type=int, default=32, help="NMF templates per stem")
+    parser.add_argument("--nmf-fft", type=int, default=1024, help="NMF STFT size (hop: a quarter of it)")
+    parser.add_argument("--nmf-power", type=float, default=1.0, help="NMF mask exponent (2: Wiener filter)")
+    parser.add_argument("--nmf-crops", type=int, default=64,
+                        help="isolated 4 s training crops per stem that the NMF templates are learned from")
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--force", action="store_true", help="overwrite an existing bank")
@@ -66,11 +77,32 @@ def mixture_crops(root: str | Path, n: int, length: int, sample_rate: int, seed:
     return out
 
 
-def build_teacher(args, sources: list[str], sample_rate: int, out: Path):
-    if args.teacher != "nmf":
+class StoredBank:
+    """A bank folder as a teacher of the same crops: ``(start, batch)`` -> its stored estimates
+    (batch, K, length). Refuses a bank of other sources, crops, length, seed or data folder."""
+
+    def __init__(self, folder: Path, args, sources: list[str]):
+        settings = json.loads((folder / "settings.json").read_text())
+        want = {"sources": sources, "n": args.n, "length": args.length, "seed": args.seed}
+        got = {k: settings.get(k) for k in want}
+        if got != want or f"({Path(args.root)})" not in settings.get("generator", ""):
+            raise PriorsepError(f"{folder}: a bank of other crops ({got}, {settings.get('generator')}); "
+                                f"a stored teacher needs {want} of {args.root}")
+        self.data = [np.load(folder / f"{s}.npy", mmap_mode="r") for s in sources]
+
+    def __call__(self, start: int, batch: torch.Tensor) -> torch.Tensor:
+        return torch.from_numpy(np.stack([d[start:start + len(batch)] for d in self.data], 1))
+
+
+def build_teacher(args, name: str, sources: list[str], sample_rate: int, out: Path):
+    """One teacher: ``nmf`` (fitted once, stored as ``out/nmf.pt``), a stored bank folder of the
+    same crops (:class:`StoredBank`) or a separator name/path."""
+    if (Path(name) / "settings.json").is_file():
+        return StoredBank(Path(name), args, sources)
+    if name != "nmf":
         from ..models import load_separator
 
-        return load_separator(args.teacher, sources=sources, sample_rate=sample_rate)
+        return load_separator(name, sources=sources, sample_rate=sample_rate)
     from ..evaluate import EvalConfig, fit_nmf
     from ..methods import MethodContext, build_separator
 
@@ -78,8 +110,8 @@ def build_teacher(args, sources: list[str], sample_rate: int, out: Path):
     if store.is_file():
         return build_separator("nmf", MethodContext(sources=sources, sample_rate=sample_rate, nmf_store=store))
     cfg = EvalConfig(root=str(args.root), out=str(out), targets=sources, baseline="nmf", nmf_rank=args.nmf_rank,
-                     is_wav=True, seed=args.seed)
-    return fit_nmf(cfg, sources)  # learned from isolated TRAIN stems, stored as out/nmf.pt
+                     nmf_fft=args.nmf_fft, nmf_power=args.nmf_power, is_wav=True, seed=args.seed)
+    return fit_nmf(cfg, sources, crops_per_source=args.nmf_crops)  # isolated TRAIN stems -> out/nmf.pt
 
 
 def run(args) -> int:
@@ -94,20 +126,22 @@ def run(args) -> int:
         raise PriorsepError(f"{out}: a bank is already there (use --force)")
     out.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
-    teacher = build_teacher(args, sources, sample_rate, out)
+    teachers = [build_teacher(args, name, sources, sample_rate, out) for name in args.teacher]
     crops = mixture_crops(root, args.n, args.length, sample_rate, args.seed)
     est = np.empty((len(sources), args.n, args.length), np.float32)
     with torch.no_grad():
         for start in range(0, args.n, args.batch_size):
             batch = torch.from_numpy(crops[start:start + args.batch_size])
-            est[:, start:start + len(batch)] = teacher(batch).float().numpy().transpose(1, 0, 2)
+            mean = sum((t(start, batch) if isinstance(t, StoredBank) else t(batch)).double()
+                       for t in teachers) / len(teachers)
+            est[:, start:start + len(batch)] = mean.float().numpy().transpose(1, 0, 2)
             if not args.quiet:
                 print(f"\r{start + len(batch)}/{args.n} crops", end="", flush=True)
     for k, s in enumerate(sources):
         np.save(out / f"{s}.npy", est[k])
     seconds = time.perf_counter() - t0
     settings = {"sources": sources, "sample_rate": sample_rate, "n": args.n, "length": args.length,
-                "generator": f"teacher {args.teacher} on real training mixtures ({root})", "seed": args.seed,
+                "generator": f"teacher {' + '.join(args.teacher)} on real training mixtures ({root})", "seed": args.seed,
                 "seconds": round(seconds, 1)}
     (out / "settings.json").write_text(json.dumps(settings, indent=1) + "\n")
     print(f"\nteacher bank: {args.n} x {args.length} estimates per source in {out} ({seconds:.0f} s)")

@@ -259,6 +259,19 @@ def test_separators_come_from_the_methods_registry(musdb_root, tmp_path):
     assert isinstance(nmf, NMFSeparator) and nmf.sample_rate == SR and nmf.seed == 3 and nmf.templates.shape[1] == 8
 
 
+def test_nmf_stft_size_and_mask_power_reach_the_fit_and_the_stored_settings(musdb_root, tmp_path):
+    from dataclasses import replace
+
+    from separation.evaluate import EvalConfig, fit_nmf, run_settings
+
+    cfg = EvalConfig(root=str(musdb_root), out=str(tmp_path), targets=list(TARGETS), baseline="nmf", is_wav=True,
+                     nmf_rank=2, nmf_fft=512, nmf_power=2.0)
+    sep = fit_nmf(cfg, list(STEMS), crops_per_source=2, crop_seconds=0.5)
+    assert (sep.n_fft, sep.hop, sep.power, sep.templates.shape) == (512, 128, 2.0, (257, 2 * len(STEMS)))
+    assert run_settings(cfg)["nmf"] == {"rank": 2, "seed": 0, "n_fft": 512, "power": 2.0}
+    assert run_settings(replace(cfg, nmf_fft=1024, nmf_power=1.0))["nmf"] == {"rank": 2, "seed": 0}  # as before
+
+
 # ---------------------------------------------------------------------------- data module
 def test_musdb_data_module_shapes(musdb_root):
     from priors.musdb import MusdbDataModule

@@ -198,14 +198,15 @@ def test_learning_rate_decays_by_cosine_to_a_twentieth_when_asked(tiny_priors_di
         def on_train_batch_start(self, trainer, module, batch, batch_idx):
             seen.append(trainer.optimizers[0].param_groups[0]["lr"])
 
-    for decay in (False, True):
+    for decay, decay_steps in ((False, None), (True, None), (True, 10)):
         seen.clear()
-        sep = _separator(tiny_priors_dir, objective="remix", lr=1e-3, lr_decay=decay)
+        sep = _separator(tiny_priors_dir, objective="remix", lr=1e-3, lr_decay=decay, lr_decay_steps=decay_steps)
         trainer = pl.Trainer(max_steps=4, logger=False, enable_checkpointing=False, enable_progress_bar=False,
                              limit_val_batches=0, enable_model_summary=False, accelerator="cpu", callbacks=[Record()])
         trainer.fit(sep, SeparationDataModule("remix", crop_length=128, batch_size=2, train_crops=8))
-        if decay:
-            want = [1e-3 * (0.05 + 0.95 * 0.5 * (1 + np.cos(np.pi * s / 4))) for s in range(4)]
+        if decay:  # over max_steps, or over lr_decay_steps (a run stopped part-way through its schedule)
+            total = decay_steps or 4
+            want = [1e-3 * (0.05 + 0.95 * 0.5 * (1 + np.cos(np.pi * s / total))) for s in range(4)]
             assert seen == pytest.approx(want)
         else:
             assert seen == [1e-3] * 4

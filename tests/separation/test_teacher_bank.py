@@ -6,6 +6,7 @@ import json
 
 import numpy as np
 import pytest
+import torch
 
 SR = 8000
 
@@ -54,3 +55,61 @@ def test_teacher_bank_needs_a_dataset_json(tmp_path, capsys):
 
     assert main(["teacher-bank", "--root", str(tmp_path), "--out", str(tmp_path / "b")]) == 2
     assert "dataset.json" in capsys.readouterr().err
+
+
+def test_several_teachers_make_a_bank_of_their_mean_estimates(tmp_path):
+    """--teacher nmf SEP: the bank is the mean of the NMF and the separator estimates of the
+    same crops (checked against each teacher's own bank); it still adds up to the crops."""
+    from separation.checkpoints import FORMAT, save_separator
+    from separation.cli import main
+    from separation.mask_encoder import MaskEncoder
+
+    _folder(tmp_path / "set")
+    args = dict(n_sources=2, n_fft=256, hop=64, hidden=8, lstm_hidden=4, lstm_layers=1)
+    meta = {"format": FORMAT, "objective": "sleep", "sources": ["high", "low"], "sample_rate": SR, "mix_scale": 1.0,
+            "project": False, "class_path": "separation.mask_encoder.MaskEncoder", "init_args": args, "priors": [],
+            "version": "test"}
+    save_separator(tmp_path / "sep.pt", MaskEncoder(**args), meta)
+    common = ["--root", str(tmp_path / "set"), "--n", "4", "--length", "4000", "--nmf-rank", "4", "--nmf-power", "2",
+              "--quiet"]
+    banks = {}
+    for name, teachers in [("nmf", ["nmf"]), ("sep", [str(tmp_path / "sep.pt")]), ("both", ["nmf", str(tmp_path / "sep.pt")])]:
+        assert main(["teacher-bank", "--out", str(tmp_path / name), "--teacher", *teachers, *common]) == 0
+        banks[name] = np.stack([np.load(tmp_path / name / f"{s}.npy") for s in ("high", "low")])
+    assert torch.load(tmp_path / "nmf" / "nmf.pt")["power"] == 2.0
+    assert np.allclose(banks["both"], (banks["nmf"] + banks["sep"]) / 2, atol=1e-5)
+    assert not np.allclose(banks["nmf"], banks["sep"], atol=1e-3)
+    assert np.allclose(banks["both"].sum(0), banks["nmf"].sum(0), atol=1e-4)  # same crops, still their sum
+    assert "nmf + " in json.loads((tmp_path / "both" / "settings.json").read_text())["generator"]
+    # a stored bank of the same crops stands in for its teacher (the NMF is not run again) ...
+    assert main(["teacher-bank", "--out", str(tmp_path / "reuse"), "--teacher", str(tmp_path / "nmf"),
+                 str(tmp_path / "sep.pt"), *common]) == 0
+    reused = np.stack([np.load(tmp_path / "reuse" / f"{s}.npy") for s in ("high", "low")])
+    assert np.allclose(reused, banks["both"], atol=1e-6) and not (tmp_path / "reuse" / "nmf.pt").exists()
+    # ... but a bank of other crops is refused
+    assert main(["teacher-bank", "--out", str(tmp_path / "other"), "--teacher", str(tmp_path / "nmf"), *common,
+                 "--seed", "1"]) == 2
+
+
+def test_coherent_bank_items_take_every_source_from_one_example(tmp_path):
+    """coherent 1: the sources of an item are (gain-scaled) slices of the same bank example at
+    the same offset; coherent 0: independent examples; the mixture is always their sum."""
+    from separation.data import BankMixtures
+
+    n, length = 5, 64
+    for k, s in enumerate(("a", "b")):  # example i of source k holds the value 10·i + k everywhere
+        np.save(tmp_path / f"{s}.npy", (10 * np.arange(n)[:, None] + k + np.zeros((n, length))).astype(np.float32))
+    (tmp_path / "settings.json").write_text(json.dumps({"sources": ["a", "b"], "n": n, "length": length}))
+
+    def examples(coherent):
+        ds = BankMixtures(tmp_path, ["a", "b"], crop_length=32, epoch_size=40, gain_min=1.0, gain_max=1.0,
+                          mix_scale=1.0, coherent=coherent)
+        out = []
+        for j in range(len(ds)):
+            mix, src = ds[j]
+            assert torch.allclose(mix, src.sum(0))
+            out.append(((src[0, 0] - 0) // 10, (src[1, 0] - 1) // 10))
+        return out
+
+    assert all(a == b for a, b in examples(1.0))
+    assert sum(a != b for a, b in examples(0.0)) > 20
