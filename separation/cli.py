@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 
 from priors.checkpoint import CheckpointError
@@ -62,6 +63,10 @@ def _guard(fn) -> int:
     except KeyboardInterrupt:
         print("priorsep: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # output piped into a reader that stopped early (`priorsep models | head`)
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())  # so that flushing stdout at exit raises nothing either
+        return 141
 
 
 if __name__ == "__main__":

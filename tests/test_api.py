@@ -141,3 +141,15 @@ def test_repository_relative_defaults_resolve_from_any_working_directory(tmp_pat
     assert repository_path("checkpoints/toy") == Path("checkpoints/toy")
     with pytest.raises(PriorsepError, match=r"checkpoints/nowhere: not found.*pass --priors DIR"):
         repository_path("checkpoints/nowhere", "--priors")
+
+
+def test_a_reader_that_stops_early_ends_the_command_quietly():
+    """`priorsep models | head`: a broken pipe ends the command with 141 and no traceback."""
+    import subprocess
+    import sys
+
+    code = ("import sys\nfrom separation.cli import _guard\n"
+            "def listing():\n    raise BrokenPipeError(32, 'Broken pipe')\n"
+            "sys.exit(_guard(listing))\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 141 and "Traceback" not in done.stderr, done.stderr
