@@ -55,8 +55,8 @@ class BankMixtures(Dataset):
             shared = (int(rng.integers(min(d.shape[0] for d in self.data))),
                       int(rng.integers(0, self.length - self.crop_length + 1)))
         for d in self.data:
-            i = int(rng.integers(d.shape[0])) if shared is None else shared[0]
-            start = int(rng.integers(0, self.length - self.crop_length + 1)) if shared is None else shared[1]
+            i, start = shared or (int(rng.integers(d.shape[0])),
+                                  int(rng.integers(0, self.length - self.crop_length + 1)))
             gain = rng.uniform(self.gain_min, self.gain_max)
             parts.append(gain * np.asarray(d[i, start:start + self.crop_length], dtype=np.float32))
         sources = torch.from_numpy(np.stack(parts).astype(np.float32))

@@ -95,10 +95,17 @@ class StoredBank:
 
 
 def build_teacher(args, name: str, sources: list[str], sample_rate: int, out: Path):
-    """One teacher: ``nmf`` (fitted once, stored as ``out/nmf.pt``), a stored bank folder of the
-    same crops (:class:`StoredBank`) or a separator name/path."""
+    """One teacher as ``(start, batch) -> estimates (batch, K, length)`` of crops ``start …``:
+    a stored bank folder of the same crops (:class:`StoredBank`), ``nmf`` (fitted once, stored as
+    ``out/nmf.pt``) or a separator name/path."""
     if (Path(name) / "settings.json").is_file():
         return StoredBank(Path(name), args, sources)
+    separator = teacher_separator(args, name, sources, sample_rate, out)
+    return lambda start, batch: separator(batch)
+
+
+def teacher_separator(args, name: str, sources: list[str], sample_rate: int, out: Path):
+    """``nmf`` or a separator name/path as a separator: mixtures (batch, length) -> (batch, K, length)."""
     if name != "nmf":
         from ..models import load_separator
 
@@ -132,8 +139,7 @@ def run(args) -> int:
     with torch.no_grad():
         for start in range(0, args.n, args.batch_size):
             batch = torch.from_numpy(crops[start:start + args.batch_size])
-            mean = sum((t(start, batch) if isinstance(t, StoredBank) else t(batch)).double()
-                       for t in teachers) / len(teachers)
+            mean = sum(teacher(start, batch).double() for teacher in teachers) / len(teachers)
             est[:, start:start + len(batch)] = mean.float().numpy().transpose(1, 0, 2)
             if not args.quiet:
                 print(f"\r{start + len(batch)}/{args.n} crops", end="", flush=True)
