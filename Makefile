@@ -93,6 +93,7 @@ chorales-results: install
 	for m in supervised elbo sleep remix_nmf remix wake_sleep; do $(CHORALES) --model checkpoints/chorales_frame/separator_$$m.pt \
 	    --out results/chorales/mask_$$m; done
 	$(CHORALES) --model chorales --out results/chorales/mask4096_distil_nmf4096
+	$(CHORALES) --model checkpoints/chorales_frame/separator_mask4096_supervised.pt --out results/chorales/mask4096_supervised
 	# the teacher of `chorales`: NMF with a 4096-point STFT and Wiener masks (≈ 25 min on one thread)
 	$(CHORALES) --baseline nmf --nmf-fft 4096 --nmf-power 2 --out results/chorales/nmf_wiener4096
 	$(VENV)/bin/priorsep diagnose --priors checkpoints/chorales_frame --data data/chorales --n 16 --length 88200 --sigma 0 0.01 \
@@ -103,6 +104,7 @@ chorales-results: install
 	$(CHORALES_CSOUND) --model checkpoints/chorales_frame/separator_supervised.pt --out results/chorales_csound/mask_supervised
 	$(CHORALES_CSOUND) --model checkpoints/chorales_frame/separator_remix.pt --out results/chorales_csound/mask_remix
 	$(CHORALES_CSOUND) --model chorales --out results/chorales_csound/mask4096_distil_nmf4096
+	$(CHORALES_CSOUND) --model checkpoints/chorales_frame/separator_mask4096_supervised.pt --out results/chorales_csound/mask4096_supervised
 	mkdir -p results/chorales_csound/nmf_wiener4096 && cp results/chorales/nmf_wiener4096/nmf.pt results/chorales_csound/nmf_wiener4096/nmf.pt
 	$(CHORALES_CSOUND) --baseline nmf --nmf-fft 4096 --nmf-power 2 --out results/chorales_csound/nmf_wiener4096
 

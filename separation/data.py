@@ -24,24 +24,32 @@ class BankMixtures(Dataset):
     re-mixes the teacher's estimates of one real mixture, whose voices share key, harmony and
     overlapping partials — the distillation of the teacher on real mixtures — where independent
     draws (p = 0) give incoherent mixtures of unrelated pieces.
+
+    ``bank``: one folder, or a list of folders with the same sources whose examples are pooled
+    (e.g. a teacher bank grown later with other crops: ``teacher-bank --seed``); examples are
+    drawn uniformly from the pool.
     """
 
-    def __init__(self, bank: str | Path, sources: list[str], crop_length: int = 2048, epoch_size: int = 16000,
+    def __init__(self, bank: str | Path | list, sources: list[str], crop_length: int = 2048, epoch_size: int = 16000,
                  gain_min: float = 0.8, gain_max: float = 1.2, mix_scale: float = 0.25, seed: int = 0,
                  coherent: float = 0.0):
-        bank = Path(bank)
-        settings = json.loads((bank / "settings.json").read_text())
-        if list(settings["sources"]) != list(sources):
-            raise ValueError(f"{bank}: bank holds {settings['sources']}, expected {list(sources)}")
-        self.data = [np.load(bank / f"{s}.npy", mmap_mode="r") for s in sources]
-        self.length = min(d.shape[1] for d in self.data)
+        banks = [Path(b) for b in ([bank] if isinstance(bank, (str, Path)) else bank)]
+        if not banks:
+            raise ValueError("no bank folder given")
+        settings = [json.loads((b / "settings.json").read_text()) for b in banks]
+        for b, s in zip(banks, settings):
+            if list(s["sources"]) != list(sources):
+                raise ValueError(f"{b}: bank holds {s['sources']}, expected {list(sources)}")
+        self.data = [BankRows([np.load(b / f"{s}.npy", mmap_mode="r") for b in banks]) for s in sources]
+        self.length = min(d.length for d in self.data)
         if self.length < crop_length:
-            raise ValueError(f"{bank}: bank examples ({self.length}) shorter than crop_length ({crop_length})")
+            raise ValueError(f"{', '.join(map(str, banks))}: bank examples ({self.length}) shorter than "
+                             f"crop_length ({crop_length})")
         self.crop_length, self.epoch_size = crop_length, epoch_size
         self.gain_min, self.gain_max, self.mix_scale = gain_min, gain_max, mix_scale
         self.seed, self.coherent = seed, coherent
         self._draws = 0
-        self.settings = settings
+        self.settings = settings  # one per bank folder
 
     def __len__(self) -> int:
         return self.epoch_size
@@ -52,15 +60,33 @@ class BankMixtures(Dataset):
         parts = []
         shared = None
         if self.coherent > 0 and rng.uniform() < self.coherent:
-            shared = (int(rng.integers(min(d.shape[0] for d in self.data))),
+            shared = (int(rng.integers(min(len(d) for d in self.data))),
                       int(rng.integers(0, self.length - self.crop_length + 1)))
         for d in self.data:
-            i, start = shared or (int(rng.integers(d.shape[0])),
+            i, start = shared or (int(rng.integers(len(d))),
                                   int(rng.integers(0, self.length - self.crop_length + 1)))
             gain = rng.uniform(self.gain_min, self.gain_max)
-            parts.append(gain * np.asarray(d[i, start:start + self.crop_length], dtype=np.float32))
+            parts.append(gain * np.asarray(d.row(i)[start:start + self.crop_length], dtype=np.float32))
         sources = torch.from_numpy(np.stack(parts).astype(np.float32))
         return self.mix_scale * sources.sum(0), sources
+
+
+class BankRows:
+    """The examples (rows) of one source in several bank folders, (n_b, time_b) memory-mapped
+    arrays, as one sequence: row i of the first bank, then of the next (never concatenated in
+    memory). ``length``: the shortest example (samples)."""
+
+    def __init__(self, arrays: list[np.ndarray]):
+        self.arrays = arrays
+        self.ends = np.cumsum([a.shape[0] for a in arrays])
+        self.length = min(a.shape[1] for a in arrays)
+
+    def __len__(self) -> int:
+        return int(self.ends[-1])
+
+    def row(self, i: int) -> np.ndarray:
+        b = int(np.searchsorted(self.ends, i, side="right"))
+        return self.arrays[b][i - (int(self.ends[b - 1]) if b else 0)]
 
 
 class MixturesOnly(Dataset):
@@ -89,12 +115,13 @@ class SeparationDataModule(pl.LightningDataModule):
     Real data: the toy set (``data_root`` None) — other stem folders via ``data_root``.
     ``stem_gain_min``/``stem_gain_max``: random per-stem gains of real training crops (stem
     folders; validation crops are never rescaled). ``bank_coherent``: the share of bank items
-    drawn from one bank example (:class:`BankMixtures` ``coherent``).
+    drawn from one bank example (:class:`BankMixtures` ``coherent``); ``bank`` may list several
+    folders (pooled).
     Validation pairs are only used to log metrics, never to train; on the toy set they come
     from its held-out ``valid`` split, never from the benchmark's test split.
     """
 
-    def __init__(self, objective: str = "elbo", bank: str | None = None, data_root: str | None = None,
+    def __init__(self, objective: str = "elbo", bank: str | list[str] | None = None, data_root: str | None = None,
                  sources: list[str] | None = None, sample_rate: int = 14_700, mix_scale: float = 0.25,
                  crop_length: int = 4096, batch_size: int = 16, train_crops: int = 16000, val_crops: int = 32,
                  gain_min: float = 0.8, gain_max: float = 1.2, num_workers: int = 0, seed: int = 0,

@@ -32,10 +32,10 @@ def test_shipped_checkpoints_stay_small(folder):
 
 def test_all_shipped_checkpoints_together_stay_small():
     # 40 MB before checkpoints/chorales_frame (issue 21: float16 frame priors 4 x 2.5 MB and six
-    # float16 mask separators of 3.2 MB, then the 4096-point `chorales` of 7.1 MB: 33 MB in all;
-    # symlinked named models count here once more)
+    # float16 mask separators of 3.2 MB, then the 4096-point `chorales` and its supervised bound
+    # of 7.1 MB each: 40 MB in all; symlinked named models count here once more)
     total = sum(f.stat().st_size for f in ROOT.rglob("*") if f.is_file())
-    assert total < 72 * 2**20, total
+    assert total < 80 * 2**20, total
 
 
 def test_named_models_are_packaged_files_trained_against_shipped_priors():

@@ -113,3 +113,35 @@ def test_coherent_bank_items_take_every_source_from_one_example(tmp_path):
 
     assert all(a == b for a, b in examples(1.0))
     assert sum(a != b for a, b in examples(0.0)) > 20
+
+
+def test_pooled_banks_draw_from_every_folder_and_keep_items_coherent(tmp_path):
+    """A list of bank folders pools their examples: row i runs through the first folder, then the
+    next (BankRows); coherent items still take every source from one example of one folder, and
+    the draws reach both folders (their examples hold disjoint values)."""
+    from separation.data import BankMixtures, BankRows
+
+    folders = []
+    for f, (n, length) in enumerate([(3, 64), (4, 80)]):
+        d = tmp_path / f"bank{f}"
+        d.mkdir()
+        for k, s in enumerate(("a", "b")):  # example i of folder f, source k: 100·f + 10·i + k
+            np.save(d / f"{s}.npy", (100 * f + 10 * np.arange(n)[:, None] + k + np.zeros((n, length))).astype(np.float32))
+        (d / "settings.json").write_text(json.dumps({"sources": ["a", "b"], "n": n, "length": length}))
+        folders.append(d)
+
+    rows = BankRows([np.load(f / "a.npy") for f in folders])
+    assert len(rows) == 7 and rows.length == 64
+    assert [float(rows.row(i)[0]) for i in range(7)] == [0, 10, 20, 100, 110, 120, 130]
+
+    ds = BankMixtures([str(f) for f in folders], ["a", "b"], crop_length=32, epoch_size=200, gain_min=1.0,
+                      gain_max=1.0, mix_scale=1.0, coherent=1.0)
+    seen = set()
+    for j in range(len(ds)):
+        mix, src = ds[j]
+        assert src.shape == (2, 32) and torch.allclose(mix, src.sum(0))
+        assert float(src[1, 0]) - float(src[0, 0]) == 1.0  # same example for both sources
+        seen.add(float(src[0, 0]))
+    assert seen == {0, 10, 20, 100, 110, 120, 130}
+    with pytest.raises(ValueError, match="expected"):
+        BankMixtures([str(folders[0]), str(folders[1])], ["a", "c"], crop_length=32)
