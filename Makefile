@@ -94,7 +94,7 @@ chorales-results: install
 	    --out results/chorales/mask_$$m; done
 	$(CHORALES) --model chorales --out results/chorales/mask4096_distil_nmf4096
 	$(CHORALES) --model checkpoints/chorales_frame/separator_mask4096_supervised.pt --out results/chorales/mask4096_supervised
-	# the teacher of `chorales`: NMF with a 4096-point STFT and Wiener masks (≈ 25 min on one thread)
+	# the first teacher of `chorales`: NMF with a 4096-point STFT and Wiener masks (≈ 25 min on one thread)
 	$(CHORALES) --baseline nmf --nmf-fft 4096 --nmf-power 2 --out results/chorales/nmf_wiener4096
 	$(VENV)/bin/priorsep diagnose --priors checkpoints/chorales_frame --data data/chorales --n 16 --length 88200 --sigma 0 0.01 \
 	    --samples 8 --temperature 0.5 --seed 0 --json results/diagnose_chorales_frame.json --plot results/diagnose_chorales_frame.png --quiet
