@@ -98,6 +98,9 @@ chorales-results: install
 	$(CHORALES) --baseline nmf --nmf-fft 4096 --nmf-power 2 --out results/chorales/nmf_wiener4096
 	$(VENV)/bin/priorsep diagnose --priors checkpoints/chorales_frame --data data/chorales --n 16 --length 88200 --sigma 0 0.01 \
 	    --samples 8 --temperature 0.5 --seed 0 --json results/diagnose_chorales_frame.json --plot results/diagnose_chorales_frame.png --quiet
+	# the likelihood-ratio frame priors (checkpoints/chorales_frame_ratio; docs/results/chorales_frame_ratio.md)
+	$(VENV)/bin/priorsep diagnose --priors checkpoints/chorales_frame_ratio --data data/chorales --n 16 --length 88200 --sigma 0 0.01 \
+	    --samples 8 --temperature 0.5 --seed 0 --json results/diagnose_chorales_frame_ratio.json --plot results/diagnose_chorales_frame_ratio.png --quiet
 	# held-out timbre (csound-soundfont renders of the test chorales); NMF with the TimGM6mb templates of results/chorales/nmf
 	mkdir -p results/chorales_csound/nmf && cp results/chorales/nmf/nmf.pt results/chorales_csound/nmf/nmf.pt
 	for b in mix irm nmf; do $(CHORALES_CSOUND) --baseline $$b --out results/chorales_csound/$$b; done

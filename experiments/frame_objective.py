@@ -5,11 +5,15 @@ true stems, of mixture/4 in every slot, and of "everything in source k, the othe
 mixture" (what masks that sum to one can reach), raw and gain-normalised (each estimate rescaled
 to its instrument's rms, ``separation.elbo.gain_normalised``), at σ = 0.
 
-    python experiments/frame_objective.py checkpoints/chorales_frame 0.160,0.119,0.079,0.118
+    python experiments/frame_objective.py checkpoints/chorales_frame 0.160,0.119,0.079,0.118 [DATA] [SEPARATOR …]
+
+Each SEPARATOR (a checkpoint or a named model) adds a row: its estimates of the same crops, so
+one can see whether the priors rank the truth above what a trained separator produces.
 """
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 
 def main() -> None:
@@ -21,6 +25,7 @@ def main() -> None:
 
     priors_dir, rms = sys.argv[1], [float(v) for v in sys.argv[2].split(",")]
     data = sys.argv[3] if len(sys.argv) > 3 else "data/chorales"
+    separators = sys.argv[4:]
     priors, metas = load_priors(priors_dir)
     sources = [m["source"] for m in metas]
     ds = StemFolderDataset(data, "train", sources, "both", crop_length=88_200, epoch_size=8, sample_rate=22_050,
@@ -33,6 +38,11 @@ def main() -> None:
         c = 1e-3 * mix[:, None].repeat(1, len(sources), 1)
         c[:, k] = mix * (1 - 1e-3 * (len(sources) - 1))
         states[f"all in {s}"] = c
+    for name in separators:
+        from separation.models import load_separator
+
+        with torch.no_grad():
+            states[f"est. {Path(name).stem}"[:18]] = load_separator(name)(mix)
     for normalised in (False, True):
         print("gain-normalised" if normalised else "raw", "(nats per mel bin per frame, per prior; sum)")
         for name, s in states.items():

@@ -134,10 +134,26 @@ def prior_files(directory: str | Path, sources: list[str] | None = None) -> list
     return files
 
 
-def load_priors(directory: str | Path, device="cpu", sources: list[str] | None = None):
+def background_file(directory: str | Path) -> Path | None:
+    """The background prior named by ``manifest.json`` (key ``background``), or None."""
+    manifest = Path(directory) / "manifest.json"
+    name = json.loads(manifest.read_text()).get("background") if manifest.is_file() else None
+    if name is None:
+        return None
+    path = Path(directory) / name
+    if not path.is_file():
+        raise CheckpointError(f"{directory}: manifest names background {name!r}, which is missing")
+    return path
+
+
+def load_priors(directory: str | Path, device="cpu", sources: list[str] | None = None, ratio: bool = True):
     """Load every prior of a directory: (list of models, list of metas), in source order.
 
-    With ``sources`` given, refuses a directory whose source set differs.
+    With ``sources`` given, refuses a directory whose source set differs. Where the manifest
+    names a ``background`` prior and ``ratio`` is true, every prior comes wrapped in
+    :class:`priors.likelihood_ratio.LikelihoodRatio` (it scores log p_k − log p_bg; bounded
+    where the manifest says ``"ratio": "bounded"``) and its meta gains ``background_hash``;
+    ``ratio=False`` loads the source priors alone.
     """
     models, metas = [], []
     for f in prior_files(directory, sources):
@@ -148,12 +164,28 @@ def load_priors(directory: str | Path, device="cpu", sources: list[str] | None =
     found = [m["source"] for m in metas]
     if sources is not None and list(sources) != found:
         raise CheckpointError(f"{directory}: priors are for {found}, expected {list(sources)}")
+    background = background_file(directory) if ratio else None
+    if background is not None:
+        from .likelihood_ratio import LikelihoodRatio
+
+        bg, bg_meta = load_prior(background, device)
+        metas.append(bg_meta)
+        bg_hash = file_hash(background)
+        bounded = json.loads((Path(directory) / "manifest.json").read_text()).get("ratio", "plain") == "bounded"
+        models = [LikelihoodRatio(m, bg, bounded) for m in models]
+        for meta in metas[:-1]:
+            meta["background_hash"] = bg_hash
     rates = {m["sample_rate"] for m in metas}
     if len(rates) > 1:
         raise CheckpointError(f"{directory}: priors disagree on the sample rate ({sorted(rates)})")
-    return models, metas
+    return models, metas[:len(models)]
 
 
-def write_manifest(directory: str | Path, sources: list[str], sample_rate: int) -> None:
+def write_manifest(directory: str | Path, sources: list[str], sample_rate: int, background: str | None = None,
+                   bounded: bool = False) -> None:
+    """``manifest.json``: the sources in order, their rate and (optional) the background prior's
+    file name and whether its ratio is bounded."""
     Path(directory).mkdir(parents=True, exist_ok=True)
-    (Path(directory) / "manifest.json").write_text(json.dumps({"sources": list(sources), "sample_rate": sample_rate}, indent=1) + "\n")
+    content = {"sources": list(sources), "sample_rate": sample_rate, **({"background": background} if background else {}),
+               **({"ratio": "bounded"} if background and bounded else {})}
+    (Path(directory) / "manifest.json").write_text(json.dumps(content, indent=1) + "\n")

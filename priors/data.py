@@ -312,27 +312,34 @@ class StemFolderDataset(Dataset):
     """Random crops from WAV stems in the MUSDB18-HQ layout (toy, chorales or MUSDB18-HQ).
 
     Each track's stems are read once (mono: mean of channels, or left channel with
-    ``channel=0``), resampled to ``sample_rate``. ``mode`` as :class:`ToyDataset`; crops whose
-    target is near-silent (rms < ``min_rms``) are re-drawn (up to 10 times) for ``source`` mode.
+    ``channel=0``), resampled to ``sample_rate``. ``mode`` as :class:`ToyDataset`, plus ``"any"``:
+    (length,) crops of one stem drawn uniformly from ``sources`` per crop (the data of a
+    background prior of every source); with ``mixture_share`` > 0 that fraction of the crops is
+    the mixture of all the stems instead (a background of everything the domain sounds like,
+    mixtures included). Crops whose target is near-silent (rms < ``min_rms``) are
+    re-drawn (up to 10 times) in ``source`` and ``any`` mode.
     ``gain_min``/``gain_max``: random crops get one gain ~ U(gain_min, gain_max) per stem (the
     mixture is the sum of the scaled stems); the default 1 draws nothing and changes nothing.
     """
 
     gain_min = gain_max = 1.0  # class defaults for subclasses with their own __init__ (MusdbDataset)
+    mixture_share = 0.0
 
     def __init__(self, root: str | Path, split: str, sources: list[str], mode: str = "source",
                  source: str | None = None, crop_length: int = 16384, epoch_size: int = 1000,
                  sample_rate: int | None = None, channel: int | None = None, random_crops: bool = True,
                  min_rms: float = 1e-3, mix_scale: float = 1.0, seed: int = 0,
-                 gain_min: float = 1.0, gain_max: float = 1.0):
+                 gain_min: float = 1.0, gain_max: float = 1.0, mixture_share: float = 0.0):
         import librosa
         import soundfile as sf
 
         self.sources, self.mode, self.crop_length = list(sources), mode, crop_length
+        if mode not in ("source", "any", "mixture", "both"):
+            raise ValueError(f"mode must be source, any, mixture or both, got {mode!r}")
         self.source_index = self.sources.index(source) if mode == "source" else None
         self.epoch_size, self.random_crops, self.min_rms, self.seed = epoch_size, random_crops, min_rms, seed
         self.mix_scale = mix_scale
-        self.gain_min, self.gain_max = gain_min, gain_max
+        self.gain_min, self.gain_max, self.mixture_share = gain_min, gain_max, mixture_share
         self._draws = 0
         names = [source] if mode == "source" else self.sources
         self.tracks: list[np.ndarray] = []
@@ -361,16 +368,19 @@ class StemFolderDataset(Dataset):
             self._draws += 1
         else:
             rng = np.random.default_rng([self.seed, int(j[-1] if isinstance(j, (tuple, list)) else j)])
+        single = self.mode in ("source", "any")
+        whole = self.mode == "any" and self.mixture_share > 0 and rng.random() < self.mixture_share
         for _ in range(10):
             track = self.tracks[int(rng.integers(len(self.tracks)))]
             start = int(rng.integers(0, track.shape[1] - self.crop_length + 1))
-            crop = torch.from_numpy(track[:, start:start + self.crop_length].copy())
-            if self.mode != "source" or crop.pow(2).mean().sqrt() >= self.min_rms:
+            rows = slice(None) if self.mode != "any" or whole else slice(k := int(rng.integers(track.shape[0])), k + 1)
+            crop = torch.from_numpy(track[rows, start:start + self.crop_length].copy())
+            if not single or crop.pow(2).mean().sqrt() >= self.min_rms:
                 break
         if self.random_crops and (self.gain_min, self.gain_max) != (1.0, 1.0):  # one gain per stem
             crop = crop * torch.from_numpy(rng.uniform(self.gain_min, self.gain_max, (crop.shape[0], 1))).float()
-        if self.mode == "source":
-            return crop[0]
+        if single:
+            return self.mix_scale * crop.sum(0) if whole else crop[0]
         mix = self.mix_scale * crop.sum(0)
         return mix if self.mode == "mixture" else (mix, crop)
 
@@ -386,7 +396,7 @@ class StemDataModule(pl.LightningDataModule):
                  sample_rate: int = 22_050, crop_length: int = 16384, batch_size: int = 8,
                  train_crops: int = 4000, val_crops: int = 32, val_split: str = "test",
                  channel: int | None = None, mix_scale: float = 1.0, num_workers: int = 0, seed: int = 0,
-                 gain_min: float = 1.0, gain_max: float = 1.0):
+                 gain_min: float = 1.0, gain_max: float = 1.0, mixture_share: float = 0.0):
         super().__init__()
         self.save_hyperparameters()
         self.sources = list(sources)
@@ -396,7 +406,7 @@ class StemDataModule(pl.LightningDataModule):
         h = self.hparams
         return StemFolderDataset(h.root, split, h.sources, mode, h.source, h.crop_length, n,
                                  h.sample_rate, h.channel, random_crops, mix_scale=h.mix_scale, seed=seed,
-                                 gain_min=h.gain_min, gain_max=h.gain_max)
+                                 gain_min=h.gain_min, gain_max=h.gain_max, mixture_share=h.mixture_share)
 
     def train_dataloader(self) -> DataLoader:
         h = self.hparams
@@ -406,5 +416,5 @@ class StemDataModule(pl.LightningDataModule):
 
     def val_dataloader(self) -> DataLoader:
         h = self.hparams
-        mode = "both" if h.mode != "source" else "source"
+        mode = h.mode if h.mode in ("source", "any") else "both"
         return DataLoader(self._dataset(h.val_split, mode, h.val_crops, False, h.seed + 1), batch_size=h.batch_size)

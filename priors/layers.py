@@ -97,6 +97,13 @@ def conv_step(bias: torch.Tensor, history: list[torch.Tensor], taps: list[torch.
     return h
 
 
+def ring_history(buf: torch.Tensor, t: int, kernel_size: int, dilation: int) -> list[torch.Tensor]:
+    """A convolution's cached inputs at times t-(k-1)·d, …, t-d, t from a ring buffer
+    (slots, batch, channels) written at slot t % slots; each (batch, channels)."""
+    size = buf.shape[0]
+    return [buf[(t - (kernel_size - 1 - j) * dilation) % size] for j in range(kernel_size)]
+
+
 class GatedResidualBlock(nn.Module):
     """WaveNet block: dilated conv -> (+ conditioning) -> tanh·sigmoid gate -> residual and skip.
 

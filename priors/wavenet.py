@@ -10,14 +10,7 @@ from tqdm.auto import tqdm
 
 from .config import RecordsInitArgs
 from .distributions import make_head
-from .layers import Conv1d, GatedResidualBlock, GlobalConditioning, conv_step, conv_taps, dilations
-
-
-def ring_history(buf: torch.Tensor, t: int, kernel_size: int, dilation: int) -> list[torch.Tensor]:
-    """A convolution's cached inputs at times t-(k-1)·d, …, t-d, t from a ring buffer
-    (slots, batch, channels) written at slot t % slots; each (batch, channels)."""
-    size = buf.shape[0]
-    return [buf[(t - (kernel_size - 1 - j) * dilation) % size] for j in range(kernel_size)]
+from .layers import Conv1d, GatedResidualBlock, GlobalConditioning, conv_step, conv_taps, dilations, ring_history
 
 
 class WaveNet(RecordsInitArgs, nn.Module):

@@ -100,3 +100,24 @@ def test_diagnose_continuation_longer_than_the_crop_is_a_one_line_error(tiny_pri
                  "--continuation", "64", "--quiet"]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("priorsep: error: --continuation 64") and "\n" not in err
+
+
+def test_diagnose_of_a_folder_with_a_background_prints_ratio_and_raw_matrices(tiny_priors_dir, tmp_path, capsys):
+    from priors.checkpoint import describe_prior, save_prior, write_manifest
+    from tests.conftest import TOY, tiny_wavenet
+
+    bg = tiny_wavenet()
+    save_prior(tiny_priors_dir / "background.pt", bg, describe_prior(bg, "background", 14_700))
+    write_manifest(tiny_priors_dir, TOY, 14_700, background="background.pt")
+    out = tmp_path / "ratio.json"
+    assert main(["diagnose", "--priors", str(tiny_priors_dir), "--n", "2", "--length", "128", "--sigma", "0", "0.1",
+                 "--json", str(out)]) == 0
+    res = json.loads(out.read_text())
+    assert res["score"] == "likelihood_ratio" and len(res["background_hash"]) == 16
+    printed = capsys.readouterr().out
+    assert "log-likelihood ratio against the background prior" in printed and "source prior alone" in printed
+    for ratio, raw in zip(res["loglik"], res["raw_loglik"]):
+        # raw − ratio is the background's score of each column: the same for every prior
+        for c in range(4):
+            background = [raw[p][c] - ratio[p][c] for p in range(4)]
+            assert max(background) - min(background) < 1e-4

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from priors.checkpoint import load_priors
+from priors.checkpoint import background_file, load_priors
 from separation.checkpoints import load_separator
 
 ROOT = Path(__file__).resolve().parents[1] / "checkpoints"
@@ -16,7 +16,9 @@ def test_shipped_separators_match_their_priors(folder):
     priors, metas = load_priors(folder)
     sources = [m["source"] for m in metas]
     separators = sorted(folder.glob("separator*.pt"))
-    assert separators, f"{folder} ships priors but no separator"
+    # a folder of priors alone (chorales_frame_ratio: priors for diagnose / sample / new
+    # separators; the ELBO trained against them failed and is not shipped) names its background
+    assert separators or background_file(folder), f"{folder} ships priors but no separator"
     for path in separators:
         sep = load_separator(path, sources=sources, priors_dir=folder, sample_rate=metas[0]["sample_rate"])
         assert sep is not None
@@ -33,9 +35,10 @@ def test_shipped_checkpoints_stay_small(folder):
 def test_all_shipped_checkpoints_together_stay_small():
     # 40 MB before checkpoints/chorales_frame (issue 21: float16 frame priors 4 x 2.5 MB and six
     # float16 mask separators of 3.2 MB, then the 4096-point `chorales` and its supervised bound
-    # of 7.1 MB each: 40 MB in all; symlinked named models count here once more)
+    # of 7.1 MB each: 40 MB in all; symlinked named models count here once more), then the
+    # likelihood-ratio frame priors (checkpoints/chorales_frame_ratio, 5 x 2.7 MB)
     total = sum(f.stat().st_size for f in ROOT.rglob("*") if f.is_file())
-    assert total < 80 * 2**20, total
+    assert total < 90 * 2**20, total
 
 
 def test_named_models_are_packaged_files_trained_against_shipped_priors():

@@ -51,11 +51,11 @@ def add_arguments(parser) -> None:
     parser.add_argument("--quiet", action="store_true")
 
 
-def format_matrix(rows: list[str], cols: list[str], values) -> str:
+def format_matrix(rows: list[str], cols: list[str], values, digits: int = 2) -> str:
     width = max(8, *(len(c) + 1 for c in cols))
     lines = [" " * 12 + "".join(f"{c:>{width}}" for c in cols)]
     for r, row in zip(rows, values):
-        lines.append(f"{r:<12}" + "".join(f"{v:>{width}.2f}" for v in row))
+        lines.append(f"{r:<12}" + "".join(f"{v:>{width}.{digits}f}" for v in row))
     return "\n".join(lines)
 
 
@@ -98,14 +98,22 @@ def run(args) -> int:
     columns.update({k: v.to(args.device) for k, v in extras.items()})
     ll = cross_likelihood(priors, columns, args.sigma, args.seed)
     units = "nats per mel bin per frame" if hasattr(priors[0], "sample_features") else "nats/sample"
+    ratio = "background_hash" in metas[0]
     k = len(sources)
     result = {"sources": sources, "sigmas": list(args.sigma), "n": args.n, "length": args.length, "split": args.split,
               "loglik": [[row[:k] for row in mat] for mat in ll], "extra_columns": list(extras),
               "extra_loglik": [[row[k:] for row in mat] for mat in ll],
               "priors": [{"source": m["source"], "hash": m["hash"]} for m in metas]}
+    score = "log-likelihood ratio against the background prior" if ratio else "log-likelihood"
     for sigma, mat in zip(args.sigma, ll):
-        print(f"\nσ = {sigma:g}: mean log-likelihood ({units}), rows = prior, columns = data")
-        print(format_matrix([f"{s} prior" for s in sources], list(columns), mat))
+        print(f"\nσ = {sigma:g}: mean {score} ({units}), rows = prior, columns = data")
+        print(format_matrix([f"{s} prior" for s in sources], list(columns), mat, 3 if ratio else 2))
+    if ratio:  # the same crops under each source prior alone (the numerator of the ratio)
+        raw = cross_likelihood([p.prior for p in priors], columns, args.sigma, args.seed)
+        result.update(score="likelihood_ratio", background_hash=metas[0]["background_hash"], raw_loglik=raw)
+        for sigma, mat in zip(args.sigma, raw):
+            print(f"\nσ = {sigma:g}: mean log-likelihood of each source prior alone ({units})")
+            print(format_matrix([f"{s} prior" for s in sources], list(columns), mat))
     if args.samples:
         from .sample import draw
 

@@ -22,9 +22,9 @@ def test_prediction_is_causal_and_sees_exactly_its_receptive_field():
     rf = prior.receptive_field
     assert rf == 1 + 2 * (1 + 2 + 4)
     feats = torch.randn(1, 16, 40, requires_grad=True)
-    mean, log_std = prior.predict(feats)
+    mean, log_std, _ = prior.predict(feats)
     n = 30
-    (mean[0, :, n].sum() + log_std[0, :, n].sum()).backward()
+    (mean[0, :, :, n].sum() + log_std[0, :, :, n].sum()).backward()
     g = feats.grad[0].abs().sum(0)
     assert torch.all(g[n:] == 0), "frame n must not see frames >= n"
     assert g[n - 1] > 0 and g[n - rf] > 0
@@ -34,9 +34,29 @@ def test_prediction_is_causal_and_sees_exactly_its_receptive_field():
 def test_log_prob_is_the_gaussian_density_per_bin():
     prior = tiny()
     feats = torch.randn(2, 16, 12)
-    mean, log_std = prior.predict(feats)
-    expected = torch.distributions.Normal(mean, log_std.exp()).log_prob(feats).mean(1)
+    mean, log_std, log_weights = prior.predict(feats)
+    assert mean.shape == log_std.shape == (2, 1, 16, 12) and torch.all(log_weights == 0)
+    expected = torch.distributions.Normal(mean[:, 0], log_std[:, 0].exp()).log_prob(feats).mean(1)
     torch.testing.assert_close(prior.log_prob_features(feats), expected)
+
+
+def test_frame_mixture_head_is_a_normalised_mixture_over_whole_frames():
+    prior = tiny(n_components=3)
+    feats = torch.randn(2, 16, 12)
+    mean, log_std, log_weights = prior.predict(feats)
+    assert mean.shape == (2, 3, 16, 12) and log_weights.shape == (2, 3, 12)
+    torch.testing.assert_close(log_weights.exp().sum(1), torch.ones(2, 12))
+    # the density of a frame: Σ_j w_j Π_bins N(x_b; μ_jb, s_jb), reported per mel bin
+    normal = torch.distributions.Normal(mean.permute(0, 3, 1, 2), log_std.permute(0, 3, 1, 2).exp())
+    frame = torch.distributions.MixtureSameFamily(torch.distributions.Categorical(logits=log_weights.permute(0, 2, 1)),
+                                                  torch.distributions.Independent(normal, 1))
+    expected = frame.log_prob(feats.permute(0, 2, 1)) / 16
+    torch.testing.assert_close(prior.log_prob_features(feats), expected)
+    # a one-bin, one-frame model integrates to 1 over a grid of values of its only frame
+    one = FramePrior(sample_rate=SR, n_fft=256, hop=64, n_mels=1, channels=4, n_layers=1, n_components=3)
+    grid = torch.linspace(-40, 30, 20_001)
+    density = one.log_prob_features(grid.view(-1, 1, 1)).exp().squeeze()
+    assert abs(torch.trapezoid(density, grid).item() - 1) < 1e-3
 
 
 def test_waveform_log_prob_shape_and_gradient():
@@ -51,8 +71,17 @@ def test_waveform_log_prob_shape_and_gradient():
 def test_zero_temperature_samples_equal_teacher_forced_means():
     prior = tiny()
     s = prior.sample_features(2, 3 * prior.receptive_field, temperature=0.0)
-    mean, _ = prior.predict(s)
-    torch.testing.assert_close(mean, s, atol=1e-5, rtol=0)
+    mean, _, _ = prior.predict(s)
+    torch.testing.assert_close(mean[:, 0], s, atol=1e-5, rtol=0)
+
+
+def test_zero_temperature_mixture_samples_follow_the_most_likely_component():
+    prior = tiny(n_components=4)
+    s = prior.sample_features(2, 2 * prior.receptive_field, temperature=0.0)
+    mean, _, log_weights = prior.predict(s)
+    best = log_weights.argmax(1)  # (batch, frames)
+    chosen = mean.gather(1, best[:, None, None, :].expand(-1, 1, 16, -1))[:, 0]
+    torch.testing.assert_close(chosen, s, atol=1e-5, rtol=0)
 
 
 def test_sigma_conditioning_changes_the_density():
@@ -108,3 +137,21 @@ def test_magnitude_round_trip_and_generated_waveforms():
     prior = tiny()
     wav = prior.generate(2, 2048)
     assert wav.shape == (2, 2048) and torch.isfinite(wav).all()
+
+
+def test_cached_sampling_draws_exactly_what_teacher_forced_prediction_would():
+    # reference: re-run the whole causal stack on the frames drawn so far, draw the next frame
+    # from its last position, with the same random stream as the cached sampler
+    prior = tiny(n_components=3, sigma_conditioning=True)
+    for p in prior.conditioning.parameters():
+        torch.nn.init.normal_(p)
+    sigma, frames = torch.full((2,), 0.05), 2 * prior.receptive_field
+    torch.manual_seed(7)
+    cached = prior.sample_features(2, frames, sigma, temperature=0.7)
+    torch.manual_seed(7)
+    feats = torch.zeros(2, 16, 0)
+    for _ in range(frames):
+        ctx = torch.cat([feats, torch.zeros(2, 16, 1)], -1)
+        last = [t[..., -1:] for t in prior.predict(ctx, sigma)]
+        feats = torch.cat([feats, prior.choose(*last, temperature=0.7)], -1)
+    torch.testing.assert_close(cached, feats, atol=1e-4, rtol=0)
