@@ -336,6 +336,8 @@ class StemFolderDataset(Dataset):
         self.sources, self.mode, self.crop_length = list(sources), mode, crop_length
         if mode not in ("source", "any", "mixture", "both"):
             raise ValueError(f"mode must be source, any, mixture or both, got {mode!r}")
+        if mixture_share and mode != "any":
+            raise ValueError(f"mixture_share applies to mode 'any' only (mode {mode!r})")
         self.source_index = self.sources.index(source) if mode == "source" else None
         self.epoch_size, self.random_crops, self.min_rms, self.seed = epoch_size, random_crops, min_rms, seed
         self.mix_scale = mix_scale

@@ -33,6 +33,8 @@ def describe_separator(module) -> dict:
             "sample_rate": int(h.sample_rate), "mix_scale": float(h.mix_scale), "project": bool(h.project),
             "class_path": enc.class_path, "init_args": dict(enc.init_args),
             "priors": [{"source": m["source"], "hash": m.get("hash")} for m in module.prior_metas],
+            **({"background_hash": bg} if (bg := next((m.get("background_hash") for m in module.prior_metas
+                                                       if m.get("background_hash")), None)) else {}),
             "version": package_version()}
 
 
@@ -143,6 +145,12 @@ def load_separator(path: str | Path, device="cpu", sources: list[str] | None = N
         changed = [p["source"] for p in meta["priors"] if p.get("hash") and now.get(p["source"]) != p["hash"]]
         if changed:
             raise CheckpointError(f"{path}: trained against other priors than {priors_dir} ({', '.join(changed)} changed)")
+        if meta.get("background_hash"):  # scored as likelihood ratios: the background counts too
+            from priors.checkpoint import background_file
+
+            background = background_file(priors_dir)
+            if background is None or file_hash(background) != meta["background_hash"]:
+                raise CheckpointError(f"{path}: trained against other priors than {priors_dir} (the background prior changed)")
     if not meta["class_path"].startswith("separation."):
         raise CheckpointError(f"{path}: refusing to build {meta['class_path']!r}")
     import importlib

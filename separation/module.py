@@ -99,10 +99,12 @@ class VariationalSeparator(pl.LightningModule):
     def record_priors(self, priors_dir: str) -> None:
         from pathlib import Path
 
-        from priors.checkpoint import file_hash, prior_files
+        from priors.checkpoint import background_file, file_hash, prior_files
 
         if Path(priors_dir).is_dir():
-            self.prior_metas = [{"source": f.stem, "hash": file_hash(f)} for f in prior_files(priors_dir, self.sources)]
+            background = background_file(priors_dir)
+            extra = {"background_hash": file_hash(background)} if background else {}
+            self.prior_metas = [{"source": f.stem, "hash": file_hash(f), **extra} for f in prior_files(priors_dir, self.sources)]
 
     def on_fit_start(self) -> None:
         for m in self._priors + self._teacher + self._distil_teacher:

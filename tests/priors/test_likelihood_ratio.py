@@ -111,3 +111,5 @@ def test_any_mode_yields_one_whole_stem_of_a_random_source_per_crop(tmp_path):
     assert next(iter(dm.val_dataloader())).shape == (2, 1024)
     with pytest.raises(ValueError, match="mode"):
         StemFolderDataset(tmp_path, "train", SOURCES, mode="sum", crop_length=1024)
+    with pytest.raises(ValueError, match="mixture_share"):
+        StemFolderDataset(tmp_path, "train", SOURCES, mode="source", source="low", crop_length=1024, mixture_share=0.2)

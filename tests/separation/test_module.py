@@ -106,6 +106,21 @@ def test_separator_checkpoint_round_trip_and_mismatch(tiny_priors_dir, tmp_path)
     save_prior(tiny_priors_dir / "saw.pt", model, meta)
     with pytest.raises(CheckpointError, match="other priors"):
         load_separator(path, priors_dir=tiny_priors_dir)
+    # a separator scored against a background prior records it, and refuses another one
+    from priors.checkpoint import describe_prior, write_manifest
+    from tests.conftest import TOY, tiny_wavenet
+
+    bg = tiny_wavenet()
+    save_prior(tiny_priors_dir / "background.pt", bg, describe_prior(bg, "background", 14_700))
+    write_manifest(tiny_priors_dir, TOY, 14_700, background="background.pt")
+    ratio_sep = _separator(tiny_priors_dir)
+    assert all(m["background_hash"] for m in ratio_sep.prior_metas)
+    save_separator(path, ratio_sep.encoder, ratio_sep.describe())
+    assert load_separator(path, priors_dir=tiny_priors_dir) is not None
+    torch.nn.init.normal_(bg.out2.weight)
+    save_prior(tiny_priors_dir / "background.pt", bg, describe_prior(bg, "background", 14_700))
+    with pytest.raises(CheckpointError, match="background prior changed"):
+        load_separator(path, priors_dir=tiny_priors_dir)
     # the priors never entered a supervised separator's loss: it may sit beside any priors
     save_separator(path, sep.encoder, {**sep.describe(), "objective": "supervised"})
     assert load_separator(path, priors_dir=tiny_priors_dir) is not None
