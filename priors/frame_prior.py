@@ -28,7 +28,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .config import RecordsInitArgs
-from .layers import GatedResidualBlock, GlobalConditioning, dilations, ring_history
+from .layers import GatedResidualBlock, GlobalConditioning, dilations, stack_step
 from .spectral import LogMel, griffin_lim
 
 
@@ -118,13 +118,8 @@ class FramePrior(RecordsInitArgs, nn.Module):
         previous = self.start.expand(n, -1, -1).to(device)  # (n, n_mels, 1)
         out = []
         for t in range(frames):
-            slot = bufs[0][t % bufs[0].shape[0]]
-            slot.copy_(self.input(previous)[..., 0])
-            skips = skip_bias.expand(n, -1).clone()
-            for i, (block, plan) in enumerate(zip(self.blocks, plans)):
-                nxt = bufs[i + 1][t % bufs[i + 1].shape[0]] if i + 1 < len(bufs) else None
-                z = block.step(ring_history(bufs[i], t, block.kernel_size, block.dilation), plan, nxt)
-                skips.addmm_(z, plan["skip_w"])
+            bufs[0][t % bufs[0].shape[0]].copy_(self.input(previous)[..., 0])
+            skips = stack_step(self.blocks, plans, bufs, t, skip_bias)
             previous = self.choose(*self._head(skips.unsqueeze(-1), previous), temperature=temperature)
             out.append(previous)
         return torch.cat(out, -1) if out else torch.zeros(n, self.n_mels, 0, device=device)

@@ -162,6 +162,22 @@ class GatedResidualBlock(nn.Module):
         return z
 
 
+def stack_step(blocks, plans: list[dict], buffers: list[torch.Tensor], t: int, skip_bias: torch.Tensor) -> torch.Tensor:
+    """One time step of a stack of :class:`GatedResidualBlock` from ring-buffer caches.
+
+    ``buffers[i]`` (slots, batch, channels) holds block i's inputs: the caller writes slot
+    ``t`` of ``buffers[0]``, each block writes its residual output into the next buffer's slot
+    (the last block's is unused). ``plans`` from :meth:`GatedResidualBlock.step_plan`.
+    Returns the summed skip projections plus ``skip_bias`` (batch, skip_channels)."""
+    skips = None
+    last = len(blocks) - 1
+    for i, (block, plan) in enumerate(zip(blocks, plans)):
+        out = buffers[i + 1][t % buffers[i + 1].shape[0]] if i < last else None
+        z = block.step(ring_history(buffers[i], t, block.kernel_size, block.dilation), plan, out)
+        skips = torch.addmm(skip_bias, z, plan["skip_w"]) if skips is None else skips.addmm_(z, plan["skip_w"])
+    return skips
+
+
 def dilations(n_layers: int, n_stacks: int) -> list[int]:
     """Dilation of each layer: 1, 2, 4, … 2^(L/S-1), repeated over ``n_stacks`` stacks."""
     per_stack = max(1, n_layers // n_stacks)

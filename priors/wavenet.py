@@ -10,7 +10,8 @@ from tqdm.auto import tqdm
 
 from .config import RecordsInitArgs
 from .distributions import make_head
-from .layers import Conv1d, GatedResidualBlock, GlobalConditioning, conv_step, conv_taps, dilations, ring_history
+from .layers import (Conv1d, GatedResidualBlock, GlobalConditioning, conv_step, conv_taps, dilations, ring_history,
+                     stack_step)
 
 
 class WaveNet(RecordsInitArgs, nn.Module):
@@ -86,16 +87,7 @@ class WaveNet(RecordsInitArgs, nn.Module):
         in_buf[t % k_in] = x_prev.unsqueeze(1)
         conv_step(self.input_conv.bias, ring_history(in_buf, t, k_in, 1), plan["input_taps"],
                   out=buffers[1][t % buffers[1].shape[0]])
-        skips = None
-        last = len(self.blocks) - 1
-        for i, (block, block_plan) in enumerate(zip(self.blocks, plan["blocks"])):
-            history = ring_history(buffers[1 + i], t, block.kernel_size, block.dilation)
-            out = buffers[2 + i][t % buffers[2 + i].shape[0]] if i < last else None
-            z = block.step(history, block_plan, out)
-            if skips is None:
-                skips = torch.addmm(plan["skip_bias"], z, block_plan["skip_w"])
-            else:
-                skips.addmm_(z, block_plan["skip_w"])
+        skips = stack_step(self.blocks, plan["blocks"], buffers[1:], t, plan["skip_bias"])
         z = torch.addmm(self.out1.bias, skips.relu_(), plan["out1_w"]).relu_()
         return torch.addmm(self.out2.bias, z, plan["out2_w"])
 
