@@ -38,9 +38,9 @@ def main() -> None:
         c = 1e-3 * mix[:, None].repeat(1, len(sources), 1)
         c[:, k] = mix * (1 - 1e-3 * (len(sources) - 1))
         states[f"all in {s}"] = c
-    for name in separators:
-        from separation.models import load_separator
+    from separation.models import load_separator
 
+    for name in separators:
         with torch.no_grad():
             states[f"est. {Path(name).stem}"[:18]] = load_separator(name)(mix)
     for normalised in (False, True):

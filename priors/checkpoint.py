@@ -111,6 +111,13 @@ def file_hash(path: str | Path) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()[:16]
 
 
+def read_manifest(directory: str | Path) -> dict:
+    """A priors directory's ``manifest.json`` (``sources``, ``sample_rate``, optional
+    ``background`` and ``ratio``), or {} where it has none."""
+    manifest = Path(directory) / "manifest.json"
+    return json.loads(manifest.read_text()) if manifest.is_file() else {}
+
+
 def prior_files(directory: str | Path, sources: list[str] | None = None) -> list[Path]:
     """The prior checkpoints of a directory in source order: ``manifest.json``'s ``sources``
     when present, else the given ``sources``, as files ``<source>.pt`` (or ``.ckpt``); with
@@ -118,8 +125,7 @@ def prior_files(directory: str | Path, sources: list[str] | None = None) -> list
     directory = Path(directory)
     if not directory.is_dir():
         raise CheckpointError(f"{directory}: not a directory of priors")
-    manifest = directory / "manifest.json"
-    names = json.loads(manifest.read_text())["sources"] if manifest.is_file() else sources
+    names = read_manifest(directory).get("sources", sources)
     if names is not None:
         files = []
         for name in names:
@@ -134,10 +140,10 @@ def prior_files(directory: str | Path, sources: list[str] | None = None) -> list
     return files
 
 
-def background_file(directory: str | Path) -> Path | None:
-    """The background prior named by ``manifest.json`` (key ``background``), or None."""
-    manifest = Path(directory) / "manifest.json"
-    name = json.loads(manifest.read_text()).get("background") if manifest.is_file() else None
+def background_file(directory: str | Path, manifest: dict | None = None) -> Path | None:
+    """The background prior named by ``manifest.json`` (key ``background``), or None;
+    ``manifest``: the directory's, if already read."""
+    name = (read_manifest(directory) if manifest is None else manifest).get("background")
     if name is None:
         return None
     path = Path(directory) / name
@@ -164,21 +170,21 @@ def load_priors(directory: str | Path, device="cpu", sources: list[str] | None =
     found = [m["source"] for m in metas]
     if sources is not None and list(sources) != found:
         raise CheckpointError(f"{directory}: priors are for {found}, expected {list(sources)}")
-    background = background_file(directory) if ratio else None
+    rates = {m["sample_rate"] for m in metas}
+    manifest = read_manifest(directory)
+    background = background_file(directory, manifest) if ratio else None
     if background is not None:
         from .likelihood_ratio import LikelihoodRatio
 
         bg, bg_meta = load_prior(background, device)
-        metas.append(bg_meta)
+        rates.add(bg_meta["sample_rate"])
+        models = [LikelihoodRatio(m, bg, manifest.get("ratio") == "bounded") for m in models]
         bg_hash = file_hash(background)
-        bounded = json.loads((Path(directory) / "manifest.json").read_text()).get("ratio", "plain") == "bounded"
-        models = [LikelihoodRatio(m, bg, bounded) for m in models]
-        for meta in metas[:-1]:
+        for meta in metas:
             meta["background_hash"] = bg_hash
-    rates = {m["sample_rate"] for m in metas}
     if len(rates) > 1:
         raise CheckpointError(f"{directory}: priors disagree on the sample rate ({sorted(rates)})")
-    return models, metas[:len(models)]
+    return models, metas
 
 
 def write_manifest(directory: str | Path, sources: list[str], sample_rate: int, background: str | None = None,

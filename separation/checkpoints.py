@@ -33,8 +33,8 @@ def describe_separator(module) -> dict:
             "sample_rate": int(h.sample_rate), "mix_scale": float(h.mix_scale), "project": bool(h.project),
             "class_path": enc.class_path, "init_args": dict(enc.init_args),
             "priors": [{"source": m["source"], "hash": m.get("hash")} for m in module.prior_metas],
-            **({"background_hash": bg} if (bg := next((m.get("background_hash") for m in module.prior_metas
-                                                       if m.get("background_hash")), None)) else {}),
+            **({"background_hash": module.prior_metas[0]["background_hash"]}
+               if module.prior_metas and "background_hash" in module.prior_metas[0] else {}),
             "version": package_version()}
 
 
