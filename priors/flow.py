@@ -102,11 +102,17 @@ class Invertible1x1Conv(nn.Module):
         s = torch.diagonal(upper)
         self.register_buffer("perm", p)
         self.register_buffer("sign_s", torch.sign(s))
-        self.register_buffer("lower_mask", torch.tril(torch.ones(channels, channels), -1))
-        self.register_buffer("eye", torch.eye(channels))
+        # derived from the size: not stored in checkpoints (older checkpoints that hold them still load)
+        self.register_buffer("lower_mask", torch.tril(torch.ones(channels, channels), -1), persistent=False)
+        self.register_buffer("eye", torch.eye(channels), persistent=False)
         self.lower = nn.Parameter(lower)
         self.upper = nn.Parameter(torch.triu(upper, 1))
         self.log_s = nn.Parameter(torch.log(s.abs()))
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        for name in ("lower_mask", "eye"):
+            state_dict.pop(prefix + name, None)
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
     def weight(self) -> torch.Tensor:
         """W (channels, channels)."""
@@ -150,6 +156,107 @@ class CouplingNet(nn.Module):
         return self.end(F.relu(skips * self.skip_scale))
 
 
+def mixture_logit_cdf(x: torch.Tensor, mean: torch.Tensor, log_scale: torch.Tensor, log_weights: torch.Tensor):
+    """Element-wise monotone map of Flow++: y = logit(c), c = Σ_j w_j · sigmoid((x − μ_j) / s_j).
+
+    x (batch, C, T); mean, log_scale, log_weights (normalised over j) broadcastable to
+    (batch, C, J, T). Returns y and log dy/dx = log p_mix(x) − log c − log(1 − c), both
+    (batch, C, T), computed in log space so that values far from every component stay finite."""
+    z = (x.unsqueeze(2) - mean) * torch.exp(-log_scale)
+    log_c = torch.logsumexp(log_weights + F.logsigmoid(z), 2)
+    log_1mc = torch.logsumexp(log_weights + F.logsigmoid(-z), 2)
+    log_pdf = torch.logsumexp(log_weights + F.logsigmoid(z) + F.logsigmoid(-z) - log_scale, 2)
+    return log_c - log_1mc, log_pdf - log_c - log_1mc
+
+
+@torch.no_grad()
+def invert_mixture_logit_cdf(y: torch.Tensor, mean: torch.Tensor, log_scale: torch.Tensor,
+                             log_weights: torch.Tensor, steps: int = 60) -> torch.Tensor:
+    """x with :func:`mixture_logit_cdf`(x, …)[0] = y, by bisection (the map is increasing) in a
+    bracket around the components, first widened (doubling) where y lies outside it."""
+    def f(v):
+        return mixture_logit_cdf(v, mean, log_scale, log_weights)[0]
+
+    reach = 10.0 * log_scale.exp().max().item()
+    lo = torch.full_like(y, mean.min().item() - reach)
+    hi = torch.full_like(y, mean.max().item() + reach)
+    for _ in range(60):
+        low_out, high_out = f(lo) > y, f(hi) < y
+        if not (low_out.any() or high_out.any()):
+            break
+        lo, hi = lo - low_out * (hi - lo), hi + high_out * (hi - lo)
+    for _ in range(steps):
+        mid = 0.5 * (lo + hi)
+        above = f(mid) > y
+        hi = torch.where(above, mid, hi)
+        lo = torch.where(above, lo, mid)
+    return 0.5 * (lo + hi)
+
+
+class MixtureLogisticCDF(nn.Module):
+    """Element-wise :func:`mixture_logit_cdf` with its own J components per channel. It can turn
+    a per-channel marginal with a spike and a long tail (a mel bin that is mostly silent and
+    sometimes loud) into a near-logistic one, which a few affine couplings cannot. logdet =
+    Σ_{c,t} log dy/dx; the inverse is :func:`invert_mixture_logit_cdf` (to float precision after
+    ``bisection_steps`` halvings). ``cond`` is ignored."""
+
+    def __init__(self, channels: int, n_components: int = 4, bisection_steps: int = 60):
+        super().__init__()
+        self.mean = nn.Parameter(torch.linspace(-2.0, 2.0, n_components).repeat(channels, 1).unsqueeze(-1))
+        self.log_scale = nn.Parameter(torch.zeros(channels, n_components, 1))
+        self.logits = nn.Parameter(torch.zeros(channels, n_components, 1))
+        self.bisection_steps = bisection_steps
+
+    def forward(self, x: torch.Tensor, cond=None):
+        y, log_derivative = mixture_logit_cdf(x, self.mean, self.log_scale, self.logits.log_softmax(1))
+        return y, log_derivative.sum(dim=(1, 2))
+
+    def reverse(self, y: torch.Tensor, cond=None) -> torch.Tensor:
+        return invert_mixture_logit_cdf(y, self.mean, self.log_scale, self.logits.log_softmax(1), self.bisection_steps)
+
+
+class MixtureCDFCoupling(nn.Module):
+    """Flow++ coupling: the first half x_a passes unchanged and conditions an element-wise
+    :func:`mixture_logit_cdf` of the second half followed by an affine map,
+
+        y_b = logit(Σ_j w_j sigmoid((x_b − μ_j) / s_j)) · exp(a) + b,   (μ, s, w, a, b) = net(x_a, cond)
+
+    so one step can move each value through a multimodal conditional, which one affine step
+    cannot. |a| and |log s| are soft-bounded by ``bound``; the means start spread over
+    [−2, 2]. logdet = Σ (log dy/dx + a). The inverse bisects the CDF (:func:`invert_mixture_logit_cdf`)."""
+
+    def __init__(self, channels: int, hidden: int, n_layers: int, kernel_size: int,
+                 cond_channels: int = 0, n_components: int = 4, bound: float = 2.0):
+        super().__init__()
+        if channels < 2:
+            raise ValueError("a coupling needs at least 2 channels")
+        self.n_a, self.n_b, self.j, self.bound = channels // 2, channels - channels // 2, n_components, bound
+        self.net = CouplingNet(self.n_a, self.n_b * (3 * n_components + 2), hidden, n_layers, kernel_size, cond_channels)
+        self.register_buffer("mean_offset", torch.linspace(-2.0, 2.0, n_components).view(1, 1, n_components, 1))
+
+    def _params(self, x_a: torch.Tensor, cond):
+        out = self.net(x_a, cond)
+        b, t = out.shape[0], out.shape[-1]
+        mix, affine = out.split([self.n_b * 3 * self.j, self.n_b * 2], dim=1)
+        mean, log_scale, logits = mix.reshape(b, self.n_b, 3 * self.j, t).split(self.j, dim=2)
+        log_a, shift = affine.chunk(2, dim=1)
+        soft = lambda v: self.bound * torch.tanh(v / self.bound)  # noqa: E731
+        return mean + self.mean_offset, soft(log_scale), logits.log_softmax(2), soft(log_a), shift
+
+    def forward(self, x: torch.Tensor, cond=None):
+        x_a, x_b = x.split([self.n_a, self.n_b], dim=1)
+        mean, log_scale, log_w, log_a, shift = self._params(x_a, cond)
+        u, log_derivative = mixture_logit_cdf(x_b, mean, log_scale, log_w)
+        y_b = u * torch.exp(log_a) + shift
+        return torch.cat([x_a, y_b], dim=1), (log_derivative + log_a).sum(dim=(1, 2))
+
+    def reverse(self, y: torch.Tensor, cond=None) -> torch.Tensor:
+        y_a, y_b = y.split([self.n_a, self.n_b], dim=1)
+        mean, log_scale, log_w, log_a, shift = self._params(y_a, cond)
+        x_b = invert_mixture_logit_cdf((y_b - shift) * torch.exp(-log_a), mean, log_scale, log_w)
+        return torch.cat([y_a, x_b], dim=1)
+
+
 class AffineCoupling(nn.Module):
     """Affine coupling (RealNVP): the first half of the channels x_a passes unchanged and
     conditions y_b = x_b·exp(log_s) + t, (log_s, t) = net(x_a, cond). log_s is soft-clamped,
@@ -182,6 +289,54 @@ class AffineCoupling(nn.Module):
         return torch.cat([y_a, (y_b - shift) * torch.exp(-log_s)], dim=1)
 
 
+class FlowStack(nn.ModuleList):
+    """``n_blocks`` × [squeeze, then ``n_flows`` × (ActNorm, Invertible1x1Conv, AffineCoupling)]
+    over feature maps (batch, in_channels, T): z has (batch, in_channels·2^n_blocks,
+    T / 2^n_blocks) (``n_blocks`` = 0: no squeeze, z has the input's shape). ``head``: invertible
+    layers applied first, at the input's shape (e.g. :class:`MixtureLogisticCDF`).
+    ``coupling_components`` > 0 uses :class:`MixtureCDFCoupling` with that many logistics
+    instead of :class:`AffineCoupling`. Shared by the
+    waveform :class:`Flow` (one input channel) and the log-mel ``priors.frame_flow.FrameFlowPrior``
+    (mel bins as channels)."""
+
+    def __init__(self, in_channels: int, n_blocks: int, n_flows: int, channels: int, n_layers: int,
+                 kernel_size: int, cond_channels: int, coupling_bound: float, head=(),
+                 coupling_components: int = 0):
+        layers: list[nn.Module] = list(head)
+        c = in_channels
+        for _ in range(max(1, n_blocks)):
+            if n_blocks:
+                layers.append(Squeeze())
+                c *= 2
+            for _ in range(n_flows):
+                coupling = (MixtureCDFCoupling(c, channels, n_layers, kernel_size, cond_channels, coupling_components,
+                                               coupling_bound) if coupling_components
+                            else AffineCoupling(c, channels, n_layers, kernel_size, cond_channels, coupling_bound))
+                layers += [ActNorm(c), Invertible1x1Conv(c), coupling]
+        super().__init__(layers)
+        self.latent_channels = c
+
+    def forward(self, h: torch.Tensor, cond=None):
+        """h (batch, in_channels, T) -> (z, logdet (batch,) nats)."""
+        logdet = h.new_zeros(h.shape[0])
+        for layer in self:
+            h, ld = layer(h, cond)
+            logdet = logdet + ld
+        return h, logdet
+
+    def reverse(self, z: torch.Tensor, cond=None, progress: bool = False) -> torch.Tensor:
+        """The inverse of :meth:`forward`: z -> h (batch, in_channels, T)."""
+        h = z
+        for layer in tqdm(reversed(self), total=len(self), disable=not progress, desc="generate", leave=False):
+            h = layer.reverse(h, cond)
+        return h
+
+
+def standard_normal_log_density(z: torch.Tensor) -> torch.Tensor:
+    """log N(z; 0, I) summed over every dimension but the first: (batch, …) -> (batch,) nats."""
+    return -0.5 * (z ** 2).flatten(1).sum(1) - 0.5 * z[0].numel() * LOG_2PI
+
+
 class Flow(RecordsInitArgs, nn.Module):
     """Multi-scale flow prior p(x | σ, source) for waveforms x (batch, time).
 
@@ -211,16 +366,8 @@ class Flow(RecordsInitArgs, nn.Module):
         self.n_blocks = n_blocks
         cond_channels = channels if (sigma_conditioning or n_sources) else 0
         self.conditioning = GlobalConditioning(channels, sigma_conditioning, n_sources) if cond_channels else None
-        layers: list[nn.Module] = []
-        c = 1
-        for _ in range(n_blocks):
-            layers.append(Squeeze())
-            c *= 2
-            for _ in range(n_flows):
-                layers += [ActNorm(c), Invertible1x1Conv(c),
-                           AffineCoupling(c, channels, n_layers, kernel_size, cond_channels, coupling_bound)]
-        self.layers = nn.ModuleList(layers)
-        self.latent_channels = c
+        self.layers = FlowStack(1, n_blocks, n_flows, channels, n_layers, kernel_size, cond_channels, coupling_bound)
+        self.latent_channels = self.layers.latent_channels
 
     @property
     def length_multiple(self) -> int:
@@ -240,31 +387,19 @@ class Flow(RecordsInitArgs, nn.Module):
     def forward(self, x: torch.Tensor, sigma=None, source=None):
         """x (batch, time) -> (z (batch, 2^n_blocks, time / 2^n_blocks), logdet (batch,) nats)."""
         self._check_length(x.shape[-1])
-        cond = self._cond(x.shape[0], x.device, sigma, source)
-        h = x.unsqueeze(1)
-        logdet = x.new_zeros(x.shape[0])
-        for layer in self.layers:
-            h, ld = layer(h, cond)
-            logdet = logdet + ld
-        return h, logdet
+        return self.layers(x.unsqueeze(1), self._cond(x.shape[0], x.device, sigma, source))
 
     def reverse(self, z: torch.Tensor, sigma=None, source=None, progress: bool = False) -> torch.Tensor:
         """z (batch, 2^n_blocks, time / 2^n_blocks) -> x (batch, time); the inverse of forward."""
         if z.dim() != 3 or z.shape[1] != self.latent_channels:
             raise ValueError(f"z must be (batch, {self.latent_channels}, time / {self.length_multiple}), "
                              f"got {tuple(z.shape)}")
-        cond = self._cond(z.shape[0], z.device, sigma, source)
-        h = z
-        for layer in tqdm(reversed(self.layers), total=len(self.layers), disable=not progress,
-                          desc="generate", leave=False):
-            h = layer.reverse(h, cond)
-        return h.squeeze(1)
+        return self.layers.reverse(z, self._cond(z.shape[0], z.device, sigma, source), progress).squeeze(1)
 
     def log_likelihood(self, x: torch.Tensor, sigma=None, source=None) -> torch.Tensor:
         """Exact log-density of each waveform, (batch,) nats: log N(z; 0, I) + log|det ∂z/∂x|."""
         z, logdet = self(x, sigma, source)
-        log_normal = -0.5 * (z ** 2).sum(dim=(1, 2)) - 0.5 * z[0].numel() * LOG_2PI
-        return log_normal + logdet
+        return standard_normal_log_density(z) + logdet
 
     def log_prob(self, x: torch.Tensor, sigma=None, source=None) -> torch.Tensor:
         """(batch, time) nats per sample: each row holds log_likelihood / time, so its mean is

@@ -29,7 +29,7 @@ from torch import nn
 
 from .config import RecordsInitArgs
 from .layers import GatedResidualBlock, GlobalConditioning, dilations, stack_step
-from .spectral import LogMel, griffin_lim
+from .spectral import LogMel
 
 
 class FramePrior(RecordsInitArgs, nn.Module):
@@ -131,6 +131,5 @@ class FramePrior(RecordsInitArgs, nn.Module):
         to STFT magnitudes (filterbank pseudo-inverse) and given phases by Griffin-Lim. The
         phases are a reconstruction, not part of the model: statistics of magnitude (rms,
         spectral centroid) are the prior's; fine temporal structure is not."""
-        f = self.features
-        feats = self.sample_features(n, length // f.hop + 1, sigma, temperature, device)
-        return griffin_lim(f.to_magnitude(feats), f.n_fft, f.hop, length, griffin_lim_iters)
+        feats = self.sample_features(n, length // self.features.hop + 1, sigma, temperature, device)
+        return self.features.to_waveform(feats, length, griffin_lim_iters)

@@ -77,6 +77,12 @@ class LogMel(nn.Module):
         pinv = torch.linalg.pinv(self.filterbank.double()).to(mel.dtype)
         return torch.einsum("fm,...mn->...fn", pinv, mel).clamp_min(0) / self.scale
 
+    def to_waveform(self, logmel: torch.Tensor, length: int, n_iter: int = 32) -> torch.Tensor:
+        """Log-mel frames (batch, n_mels, frames) -> waveforms (batch, length): :meth:`to_magnitude`
+        with phases from ``n_iter`` Griffin-Lim iterations (a reconstruction: the magnitudes'
+        statistics are the frames', the fine temporal structure is not)."""
+        return griffin_lim(self.to_magnitude(logmel), self.n_fft, self.hop, length, n_iter)
+
 
 def griffin_lim(magnitude: torch.Tensor, n_fft: int, hop: int, length: int, n_iter: int = 32,
                 generator: torch.Generator | None = None) -> torch.Tensor:

@@ -21,6 +21,18 @@ def tiny_wavenet(**kw):
     return WaveNet(**args)
 
 
+def perturb_couplings(module: torch.nn.Module, std: float = 0.3) -> None:
+    """Give every zero-initialised coupling output layer of a flow random weights, so that no
+    coupling is the identity any more."""
+    from priors.flow import AffineCoupling, MixtureCDFCoupling
+
+    with torch.no_grad():
+        for m in module.modules():
+            if isinstance(m, (AffineCoupling, MixtureCDFCoupling)):
+                m.net.end.weight.normal_(0.0, std)
+                m.net.end.bias.normal_(0.0, std)
+
+
 @pytest.fixture
 def tiny_priors_dir(tmp_path):
     """A directory of four tiny (untrained) WaveNet priors for the toy sources."""

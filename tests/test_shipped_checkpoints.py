@@ -16,8 +16,9 @@ def test_shipped_separators_match_their_priors(folder):
     priors, metas = load_priors(folder)
     sources = [m["source"] for m in metas]
     separators = sorted(folder.glob("separator*.pt"))
-    # a folder of priors alone (chorales_frame_ratio: priors for diagnose / sample / new
-    # separators; the ELBO trained against them failed and is not shipped) names its background
+    # a folder of priors alone (chorales_frame_ratio, chorales_frame_flow: priors for diagnose /
+    # sample / new separators; the ELBO trained against the first failed and is not shipped)
+    # names its background
     assert separators or background_file(folder), f"{folder} ships priors but no separator"
     for path in separators:
         sep = load_separator(path, sources=sources, priors_dir=folder, sample_rate=metas[0]["sample_rate"])
@@ -36,9 +37,10 @@ def test_all_shipped_checkpoints_together_stay_small():
     # 40 MB before checkpoints/chorales_frame (issue 21: float16 frame priors 4 x 2.5 MB and six
     # float16 mask separators of 3.2 MB, then the 4096-point `chorales` and its supervised bound
     # of 7.1 MB each: 40 MB in all; symlinked named models count here once more), then the
-    # likelihood-ratio frame priors (checkpoints/chorales_frame_ratio, 5 x 2.7 MB)
+    # likelihood-ratio frame priors (checkpoints/chorales_frame_ratio, 5 x 2.7 MB), then the flow
+    # priors of whole log-mel crops (checkpoints/chorales_frame_flow, 5 x 6.0 MB): 116 MB
     total = sum(f.stat().st_size for f in ROOT.rglob("*") if f.is_file())
-    assert total < 90 * 2**20, total
+    assert total < 120 * 2**20, total
 
 
 def test_named_models_are_packaged_files_trained_against_shipped_priors():

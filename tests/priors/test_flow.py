@@ -8,17 +8,9 @@ import torch
 from torch.autograd.functional import jacobian
 
 from priors.checkpoint import describe_prior, load_prior, save_prior
-from priors.flow import ActNorm, AffineCoupling, Flow, Invertible1x1Conv, Squeeze
+from priors.flow import ActNorm, AffineCoupling, Flow, Invertible1x1Conv, MixtureCDFCoupling, MixtureLogisticCDF, Squeeze
 from priors.noise import NoiseSchedule
-
-
-def _perturb(module: torch.nn.Module, std: float = 0.3) -> None:
-    """Give every zero-initialised coupling output layer random weights (no longer the identity)."""
-    with torch.no_grad():
-        for m in module.modules():
-            if isinstance(m, AffineCoupling):
-                m.net.end.weight.normal_(0.0, std)
-                m.net.end.bias.normal_(0.0, std)
+from tests.conftest import perturb_couplings
 
 
 def _flow(**kw) -> Flow:
@@ -34,7 +26,7 @@ def _initialised(flow: Flow, batch: int = 4, length: int = 16, perturb: bool = T
     with torch.no_grad():
         flow(torch.rand(batch, length, generator=g, dtype=torch.float64) * 2 - 1, sigma=0.1, source=source)
     if perturb:
-        _perturb(flow)
+        perturb_couplings(flow)
     return flow.eval()
 
 
@@ -44,11 +36,19 @@ def _layers(c: int = 4):
     act = ActNorm(c).double()
     act.initialize(torch.randn(3, c, 16, dtype=torch.float64) * 0.4 + 0.2)
     coup = AffineCoupling(c, hidden=8, n_layers=2, kernel_size=3, cond_channels=5).double()
-    _perturb(coup)
-    return {"squeeze": Squeeze(), "actnorm": act, "conv1x1": Invertible1x1Conv(c).double(), "coupling": coup}
+    perturb_couplings(coup)
+    mix = MixtureLogisticCDF(c, 3).double()
+    with torch.no_grad():
+        mix.mean.normal_(0.0, 1.5)
+        mix.log_scale.normal_(0.0, 0.5)
+        mix.logits.normal_()
+    mix_coupling = MixtureCDFCoupling(c, hidden=8, n_layers=2, kernel_size=3, cond_channels=5, n_components=3).double()
+    perturb_couplings(mix_coupling)
+    return {"squeeze": Squeeze(), "actnorm": act, "conv1x1": Invertible1x1Conv(c).double(), "coupling": coup,
+            "mixture_cdf": mix, "mixture_coupling": mix_coupling}
 
 
-@pytest.mark.parametrize("name", ["squeeze", "actnorm", "conv1x1", "coupling"])
+@pytest.mark.parametrize("name", ["squeeze", "actnorm", "conv1x1", "coupling", "mixture_cdf", "mixture_coupling"])
 def test_each_layer_inverts_and_its_logdet_is_log_abs_det_jacobian(name):
     layer = _layers()[name]
     torch.manual_seed(2)
@@ -56,7 +56,7 @@ def test_each_layer_inverts_and_its_logdet_is_log_abs_det_jacobian(name):
     cond = torch.randn(2, 5, dtype=torch.float64)
     y, logdet = layer(x, cond)
     assert logdet.shape == (2,)
-    assert torch.allclose(layer.reverse(y, cond), x, atol=1e-10)
+    assert torch.allclose(layer.reverse(y, cond), x, atol=1e-9 if name.startswith("mixture") else 1e-10)
     if name != "squeeze":
         assert not torch.allclose(y, x), "the layer should not be the identity in this test"
     for i in range(2):
@@ -97,7 +97,7 @@ def test_float32_round_trip_within_1e4():
     flow = Flow(n_blocks=3, n_flows=3, channels=16, n_layers=3)
     with torch.no_grad():
         flow(torch.rand(4, 256) * 2 - 1, sigma=0.0)
-    _perturb(flow, 0.1)
+    perturb_couplings(flow, 0.1)
     x = torch.rand(2, 256) * 2 - 1
     with torch.no_grad():
         z, _ = flow(x, 0.05)
@@ -124,7 +124,7 @@ def test_density_integrates_to_one():
     torch.manual_seed(0)
     flow = Flow(n_blocks=1, n_flows=3, channels=8, n_layers=2).double()
     _initialised(flow, batch=64, length=2)
-    n, half = 81, 6.0  # the density is smooth: a coarse Riemann sum is already exact to ~1e-7
+    n, half = 161, 10.0  # the density is smooth: a coarse Riemann sum is already exact to ~1e-7
     u = torch.linspace(-half, half, n, dtype=torch.float64)
     grid = torch.cartesian_prod(u, u)
     with torch.no_grad():
@@ -165,7 +165,7 @@ def test_checkpoint_round_trip(tmp_path):
     flow = Flow(n_blocks=2, n_flows=2, channels=8, n_layers=2)
     with torch.no_grad():
         flow(torch.rand(4, 64) * 2 - 1, sigma=0.0)
-    _perturb(flow, 0.1)
+    perturb_couplings(flow, 0.1)
     save_prior(tmp_path / "sin.pt", flow, describe_prior(flow, "sin", 14_700, NoiseSchedule()))
     model, meta = load_prior(tmp_path / "sin.pt")
     assert meta["class_path"] == "priors.flow.Flow" and meta["init_args"]["n_blocks"] == 2
@@ -177,6 +177,12 @@ def test_checkpoint_round_trip(tmp_path):
     with torch.no_grad():
         model.log_prob(torch.randn(3, 64) * 5, 0.0)
     assert all(torch.equal(v, before[k]) for k, v in model.state_dict().items())
+    # the 1x1 convolutions' derived buffers are not stored, and a state that still holds them loads
+    state = flow.state_dict()
+    assert not any(k.endswith(("lower_mask", ".eye")) for k in state)
+    conv = next(k[: -len("perm")] for k in state if k.endswith("perm"))
+    state[conv + "lower_mask"], state[conv + "eye"] = torch.ones(4, 4), torch.eye(4)
+    model.load_state_dict(state)
 
 
 def test_source_prior_trains_a_flow_on_toy_crops(monkeypatch):
@@ -203,3 +209,15 @@ def test_source_prior_trains_a_flow_on_toy_crops(monkeypatch):
     assert len(losses) == 3 and all(torch.isfinite(l) for l in losses)
     assert torch.isfinite(trainer.callback_metrics["val/nll"])
     assert all(float(a.initialized) == 1.0 for a in flow.modules() if isinstance(a, ActNorm))
+
+
+def test_mixture_cdf_inverts_far_from_its_components_in_float32():
+    """The logit of a mixture CDF saturates in float32 unless it is computed in log space: values
+    60 scales from every component still map to finite outputs and invert."""
+    torch.manual_seed(0)
+    mix = MixtureLogisticCDF(3, 4)
+    x = torch.tensor([-60.0, -5.0, 0.0, 0.3, 5.0, 60.0]).repeat(2, 3, 1)
+    y, logdet = mix(x)
+    assert torch.isfinite(y).all() and torch.isfinite(logdet).all()
+    assert (y.diff(dim=-1) > 0).all(), "monotone in x"
+    assert (mix.reverse(y) - x).abs().max() < 1e-4

@@ -1,0 +1,114 @@
+"""FrameFlowPrior: a normalizing flow over whole crops of log-mel frames, a non-autoregressive
+prior of one instrument.
+
+A waveform (batch, time) becomes log-mel frames (batch, n_mels, frames) (:class:`priors.spectral.LogMel`);
+a Glow-style flow (:class:`priors.flow.FlowStack`: a per-bin monotone map of each bin's marginal,
+:class:`priors.flow.MixtureLogisticCDF` — a mel bin is mostly near silence and sometimes loud, a
+spike and a long tail that a few affine couplings map to a Gaussian badly —, then optional
+squeezes of frame pairs into channels, ActNorm, invertible 1×1 convolutions across mel bins and
+affine couplings whose non-causal dilated WaveNets look across frames) maps the whole crop to a standard-normal latent of the same size:
+
+    log p(F | σ) = log N(z; 0, I) + log |det ∂z/∂F|,   z = f(F; σ)
+
+exact, log-determinant included. Unlike :class:`priors.frame_prior.FramePrior` a sample is drawn
+in one inverse pass from z ~ N(0, T²·I): no frame is predicted from drawn frames, so a dream
+cannot drift away from the data frame by frame (the frame prior's dreams do: their level and
+their quiet high bins run off, docs/results/chorales_frame_ratio.md).
+
+Units: nats per mel bin per frame, like the frame prior — the crop's total log-density spread
+evenly over its frames (a flow has no per-frame factorisation). A crop of ``frames`` frames uses
+its first ``frames − frames mod 2^n_blocks`` (the flow needs a multiple of
+:attr:`length_multiple`).
+
+``feature_noise`` > 0 adds N(0, feature_noise²) to the features while training (dequantisation):
+silent bins sit exactly at log(floor), a point mass on which a flow's density would grow without
+bound; the noise keeps the learnt density smooth at that scale (the frame prior's ``log_std_min``).
+Scoring (eval mode) uses the features as they are.
+"""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from .config import RecordsInitArgs
+from .flow import ActNorm, FlowStack, MixtureLogisticCDF, standard_normal_log_density
+from .layers import GlobalConditioning
+from .spectral import LogMel
+
+
+class FrameFlowPrior(RecordsInitArgs, nn.Module):
+    """Args: sample_rate, n_fft, hop, n_mels: the log-mel front end (Hz, samples, bins).
+    n_blocks: squeezes of frame pairs (0: none; the latent keeps the input's shape).
+    n_flows: flow steps per block. channels, n_layers, kernel_size: width, depth (dilations
+    1, 2, 4, …) and kernel of each coupling's WaveNet across frames. coupling_bound: |log-scale|
+    bound per coupling. sigma_conditioning: embed the waveform noise level σ into every gate.
+    feature_noise: training-time dequantisation noise of the log-mel features (log units).
+    marginal_components: > 0 starts the flow with an ActNorm and a per-bin
+    :class:`priors.flow.MixtureLogisticCDF` of that many logistics (0: none).
+    coupling_components: > 0 makes every coupling a :class:`priors.flow.MixtureCDFCoupling`
+    (Flow++) with that many logistics; 0: affine couplings."""
+
+    def __init__(self, sample_rate: int = 22_050, n_fft: int = 1024, hop: int = 256, n_mels: int = 128,
+                 n_blocks: int = 1, n_flows: int = 6, channels: int = 64, n_layers: int = 6, kernel_size: int = 3,
+                 coupling_bound: float = 2.0, sigma_conditioning: bool = True, feature_noise: float = 0.05,
+                 marginal_components: int = 4, coupling_components: int = 0):
+        super().__init__()
+        if n_blocks < 0 or n_flows < 1:
+            raise ValueError("need n_blocks >= 0 and n_flows >= 1")
+        self.features = LogMel(sample_rate, n_fft, hop, n_mels)
+        self.n_mels, self.n_blocks, self.feature_noise = n_mels, n_blocks, feature_noise
+        self.conditioning = GlobalConditioning(channels, True, 0) if sigma_conditioning else None
+        head = [ActNorm(n_mels), MixtureLogisticCDF(n_mels, marginal_components)] if marginal_components else []
+        self.flow = FlowStack(n_mels, n_blocks, n_flows, channels, n_layers, kernel_size,
+                              channels if sigma_conditioning else 0, coupling_bound, head, coupling_components)
+
+    @property
+    def length_multiple(self) -> int:
+        """Frames per crop must be a multiple of this (2^n_blocks); log_prob drops the rest."""
+        return 2 ** self.n_blocks
+
+    def _cond(self, batch: int, device, sigma):
+        return self.conditioning(batch, device, sigma) if self.conditioning is not None else None
+
+    def log_likelihood_features(self, feats: torch.Tensor, sigma=None) -> torch.Tensor:
+        """feats (batch, n_mels, frames), frames a multiple of :attr:`length_multiple` ->
+        (batch,) exact log-density of each crop in nats (plus dequantisation noise in training)."""
+        if feats.shape[-1] % self.length_multiple:
+            raise ValueError(f"frame flow: {feats.shape[-1]} frames is not a multiple of {self.length_multiple}")
+        if self.training and self.feature_noise > 0:
+            feats = feats + self.feature_noise * torch.randn_like(feats)
+        z, logdet = self.flow(feats, self._cond(feats.shape[0], feats.device, sigma))
+        return standard_normal_log_density(z) + logdet
+
+    def log_prob_features(self, feats: torch.Tensor, sigma=None) -> torch.Tensor:
+        """feats (batch, n_mels, frames) -> (batch, usable frames) nats per mel bin, each frame
+        holding the crop's mean (see the module docstring)."""
+        frames = feats.shape[-1] - feats.shape[-1] % self.length_multiple
+        if frames == 0:
+            raise ValueError(f"frame flow: need at least {self.length_multiple} frames, got {feats.shape[-1]}")
+        total = self.log_likelihood_features(feats[..., :frames], sigma)
+        return (total / (self.n_mels * frames)).unsqueeze(-1).expand(-1, frames)
+
+    def log_prob(self, x: torch.Tensor, sigma=None) -> torch.Tensor:
+        """x waveform (batch, time) -> (batch, usable frames), nats per mel bin."""
+        return self.log_prob_features(self.features(x), sigma)
+
+    @torch.no_grad()
+    def sample_features(self, n: int, frames: int, sigma=None, temperature: float = 1.0,
+                        device=None) -> torch.Tensor:
+        """(n, n_mels, frames) log-mel crops in one inverse pass from z ~ N(0, temperature²·I)
+        (drawn for ``frames`` rounded up to a multiple of :attr:`length_multiple`, then cut)."""
+        param = next(self.parameters())
+        device = device or param.device
+        m = self.length_multiple
+        steps = -(-frames // m)
+        z = torch.randn(n, self.flow.latent_channels, steps, device=device, dtype=param.dtype) * temperature
+        return self.flow.reverse(z, self._cond(n, device, sigma))[..., :frames]
+
+    @torch.no_grad()
+    def generate(self, n: int, length: int, sigma=None, temperature: float = 1.0, device=None,
+                 progress: bool = False, griffin_lim_iters: int = 32) -> torch.Tensor:
+        """Waveforms (n, length): :meth:`sample_features` through :meth:`LogMel.to_waveform`
+        (Griffin-Lim phases; the magnitudes' statistics are the prior's)."""
+        feats = self.sample_features(n, length // self.features.hop + 1, sigma, temperature, device)
+        return self.features.to_waveform(feats, length, griffin_lim_iters)
