@@ -101,6 +101,9 @@ chorales-results: install
 	# the likelihood-ratio frame priors (checkpoints/chorales_frame_ratio; docs/results/chorales_frame_ratio.md)
 	$(VENV)/bin/priorsep diagnose --priors checkpoints/chorales_frame_ratio --data data/chorales --n 16 --length 88200 --sigma 0 0.01 \
 	    --samples 8 --temperature 0.5 --seed 0 --json results/diagnose_chorales_frame_ratio.json --plot results/diagnose_chorales_frame_ratio.png --quiet
+	# the flow priors of whole log-mel crops (checkpoints/chorales_frame_flow; docs/results/chorales_frame_flow.md)
+	$(VENV)/bin/priorsep diagnose --priors checkpoints/chorales_frame_flow --data data/chorales --n 16 --length 88200 --sigma 0 0.01 \
+	    --samples 8 --temperature 0.7 --seed 0 --json results/diagnose_chorales_frame_flow.json --plot results/diagnose_chorales_frame_flow.png --quiet
 	# held-out timbre (csound-soundfont renders of the test chorales); NMF with the TimGM6mb templates of results/chorales/nmf
 	mkdir -p results/chorales_csound/nmf && cp results/chorales/nmf/nmf.pt results/chorales_csound/nmf/nmf.pt
 	for b in mix irm nmf; do $(CHORALES_CSOUND) --baseline $$b --out results/chorales_csound/$$b; done
