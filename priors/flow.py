@@ -232,7 +232,8 @@ class MixtureCDFCoupling(nn.Module):
             raise ValueError("a coupling needs at least 2 channels")
         self.n_a, self.n_b, self.j, self.bound = channels // 2, channels - channels // 2, n_components, bound
         self.net = CouplingNet(self.n_a, self.n_b * (3 * n_components + 2), hidden, n_layers, kernel_size, cond_channels)
-        self.register_buffer("mean_offset", torch.linspace(-2.0, 2.0, n_components).view(1, 1, n_components, 1))
+        self.register_buffer("mean_offset", torch.linspace(-2.0, 2.0, n_components).view(1, 1, n_components, 1),
+                             persistent=False)
 
     def _params(self, x_a: torch.Tensor, cond):
         out = self.net(x_a, cond)
@@ -240,8 +241,10 @@ class MixtureCDFCoupling(nn.Module):
         mix, affine = out.split([self.n_b * 3 * self.j, self.n_b * 2], dim=1)
         mean, log_scale, logits = mix.reshape(b, self.n_b, 3 * self.j, t).split(self.j, dim=2)
         log_a, shift = affine.chunk(2, dim=1)
-        soft = lambda v: self.bound * torch.tanh(v / self.bound)  # noqa: E731
-        return mean + self.mean_offset, soft(log_scale), logits.log_softmax(2), soft(log_a), shift
+        return (mean + self.mean_offset, self._soft(log_scale), logits.log_softmax(2), self._soft(log_a), shift)
+
+    def _soft(self, v: torch.Tensor) -> torch.Tensor:
+        return self.bound * torch.tanh(v / self.bound)
 
     def forward(self, x: torch.Tensor, cond=None):
         x_a, x_b = x.split([self.n_a, self.n_b], dim=1)
@@ -295,9 +298,8 @@ class FlowStack(nn.ModuleList):
     T / 2^n_blocks) (``n_blocks`` = 0: no squeeze, z has the input's shape). ``head``: invertible
     layers applied first, at the input's shape (e.g. :class:`MixtureLogisticCDF`).
     ``coupling_components`` > 0 uses :class:`MixtureCDFCoupling` with that many logistics
-    instead of :class:`AffineCoupling`. Shared by the
-    waveform :class:`Flow` (one input channel) and the log-mel ``priors.frame_flow.FrameFlowPrior``
-    (mel bins as channels)."""
+    instead of :class:`AffineCoupling`. Shared by the waveform :class:`Flow` (one input channel)
+    and the log-mel ``priors.frame_flow.FrameFlowPrior`` (mel bins as channels)."""
 
     def __init__(self, in_channels: int, n_blocks: int, n_flows: int, channels: int, n_layers: int,
                  kernel_size: int, cond_channels: int, coupling_bound: float, head=(),
