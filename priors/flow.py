@@ -156,16 +156,26 @@ class CouplingNet(nn.Module):
         return self.end(F.relu(skips * self.skip_scale))
 
 
+def _log_sigmoids(x: torch.Tensor, mean: torch.Tensor, log_scale: torch.Tensor):
+    """log sigmoid(z) and log sigmoid(−z) of z = (x − μ_j) / s_j: (batch, C, J, T) each."""
+    z = (x.unsqueeze(2) - mean) * torch.exp(-log_scale)
+    return F.logsigmoid(z), F.logsigmoid(-z)
+
+
+def _logit_of(log_weights: torch.Tensor, log_sig: torch.Tensor, log_sig_neg: torch.Tensor):
+    """log c and log(1 − c) of c = Σ_j w_j sigmoid(z_j): (batch, C, T) each."""
+    return torch.logsumexp(log_weights + log_sig, 2), torch.logsumexp(log_weights + log_sig_neg, 2)
+
+
 def mixture_logit_cdf(x: torch.Tensor, mean: torch.Tensor, log_scale: torch.Tensor, log_weights: torch.Tensor):
     """Element-wise monotone map of Flow++: y = logit(c), c = Σ_j w_j · sigmoid((x − μ_j) / s_j).
 
     x (batch, C, T); mean, log_scale, log_weights (normalised over j) broadcastable to
     (batch, C, J, T). Returns y and log dy/dx = log p_mix(x) − log c − log(1 − c), both
     (batch, C, T), computed in log space so that values far from every component stay finite."""
-    z = (x.unsqueeze(2) - mean) * torch.exp(-log_scale)
-    log_c = torch.logsumexp(log_weights + F.logsigmoid(z), 2)
-    log_1mc = torch.logsumexp(log_weights + F.logsigmoid(-z), 2)
-    log_pdf = torch.logsumexp(log_weights + F.logsigmoid(z) + F.logsigmoid(-z) - log_scale, 2)
+    log_sig, log_sig_neg = _log_sigmoids(x, mean, log_scale)
+    log_c, log_1mc = _logit_of(log_weights, log_sig, log_sig_neg)
+    log_pdf = torch.logsumexp(log_weights + log_sig + log_sig_neg - log_scale, 2)
     return log_c - log_1mc, log_pdf - log_c - log_1mc
 
 
@@ -173,9 +183,11 @@ def mixture_logit_cdf(x: torch.Tensor, mean: torch.Tensor, log_scale: torch.Tens
 def invert_mixture_logit_cdf(y: torch.Tensor, mean: torch.Tensor, log_scale: torch.Tensor,
                              log_weights: torch.Tensor, steps: int = 60) -> torch.Tensor:
     """x with :func:`mixture_logit_cdf`(x, …)[0] = y, by bisection (the map is increasing) in a
-    bracket around the components, first widened (doubling) where y lies outside it."""
+    bracket around the components, first widened (doubling) where y lies outside it. Each
+    evaluation computes the map alone, not its derivative."""
     def f(v):
-        return mixture_logit_cdf(v, mean, log_scale, log_weights)[0]
+        log_c, log_1mc = _logit_of(log_weights, *_log_sigmoids(v, mean, log_scale))
+        return log_c - log_1mc
 
     reach = 10.0 * log_scale.exp().max().item()
     lo = torch.full_like(y, mean.min().item() - reach)
