@@ -43,6 +43,24 @@ def cross_likelihood(priors, data: dict[str, torch.Tensor], sigmas, seed: int = 
     return out
 
 
+def ratio_cross_likelihood(priors, data: dict[str, torch.Tensor], sigmas, seed: int = 0, batch_size: int = 16,
+                           add_noise: bool = True):
+    """``(ratio, raw)`` matrices of :func:`cross_likelihood` for :class:`priors.likelihood_ratio.LikelihoodRatio`
+    priors sharing one background: ``raw`` scores each column under each source prior alone,
+    ``ratio`` = raw − the background's score of that column. The background scores each column
+    once, not once per prior: a ratio's mean over positions is the difference of the means (same
+    positions, same noise draw). Bounded ratios are not differences: they are scored as they are.
+    """
+    background = priors[0].background
+    if any(p.background is not background for p in priors) or any(p.bounded for p in priors):
+        return (cross_likelihood(priors, data, sigmas, seed, batch_size, add_noise),
+                cross_likelihood([p.prior for p in priors], data, sigmas, seed, batch_size, add_noise))
+    scored = cross_likelihood([p.prior for p in priors] + [background], data, sigmas, seed, batch_size, add_noise)
+    raw = [mat[:-1] for mat in scored]
+    ratio = [[[v - b for v, b in zip(row, mat[-1])] for row in mat[:-1]] for mat in scored]
+    return ratio, raw
+
+
 def extra_columns(sources: torch.Tensor, mix_scale: float, seed: int = 0) -> dict[str, torch.Tensor]:
     """Reference signals every prior should score: silence, the mixture, white noise of the
     sources' rms. sources (n, K, time)."""

@@ -82,7 +82,7 @@ def continuation_table(priors, sources, columns, args) -> dict:
 
 def run(args) -> int:
     from priors.checkpoint import load_priors
-    from priors.diagnose import cross_likelihood, extra_columns, signal_statistics
+    from priors.diagnose import cross_likelihood, extra_columns, ratio_cross_likelihood, signal_statistics
 
     from ..models import repository_path
     from ..reference_data import reference_crops
@@ -96,9 +96,17 @@ def run(args) -> int:
     columns = {s: crops[:, k] for k, s in enumerate(sources)}
     extras = extra_columns(crops.cpu(), mix_scale, args.seed)
     columns.update({k: v.to(args.device) for k, v in extras.items()})
-    ll = cross_likelihood(priors, columns, args.sigma, args.seed)
-    units = "nats per mel bin per frame" if hasattr(priors[0], "sample_features") else "nats/sample"
     ratio = "background_hash" in metas[0]
+
+    def score_columns(data, sigmas, add_noise=True):
+        """(matrices, raw): a ratio folder also gives each source prior's own scores (raw), with
+        the background scored once per column; other folders give raw = None."""
+        if ratio:
+            return ratio_cross_likelihood(priors, data, sigmas, args.seed, add_noise=add_noise)
+        return cross_likelihood(priors, data, sigmas, args.seed, add_noise=add_noise), None
+
+    ll, raw = score_columns(columns, args.sigma)
+    units = "nats per mel bin per frame" if hasattr(priors[0], "sample_features") else "nats/sample"
     k = len(sources)
     result = {"sources": sources, "sigmas": list(args.sigma), "n": args.n, "length": args.length, "split": args.split,
               "loglik": [[row[:k] for row in mat] for mat in ll], "extra_columns": list(extras),
@@ -109,7 +117,6 @@ def run(args) -> int:
         print(f"\nσ = {sigma:g}: mean {score} ({units}), rows = prior, columns = data")
         print(format_matrix([f"{s} prior" for s in sources], list(columns), mat, 3 if ratio else 2))
     if ratio:  # the same crops under each source prior alone (the numerator of the ratio)
-        raw = cross_likelihood([p.prior for p in priors], columns, args.sigma, args.seed)
         result.update(score="likelihood_ratio", background_hash=metas[0]["background_hash"], raw_loglik=raw)
         for sigma, mat in zip(args.sigma, raw):
             print(f"\nσ = {sigma:g}: mean log-likelihood of each source prior alone ({units})")
@@ -125,8 +132,8 @@ def run(args) -> int:
         if sigma > 0:
             noise = torch.Generator(device=args.device).manual_seed(args.seed + 1)
             real = {s: x + sigma * torch.randn(x.shape, generator=noise, device=x.device) for s, x in real.items()}
-        gen_ll = cross_likelihood(priors, generated, [sigma], args.seed, add_noise=False)[0]
-        real_ll = cross_likelihood(priors, real, [sigma], args.seed, add_noise=False)[0]
+        gen_ll = score_columns(generated, [sigma], add_noise=False)[0][0]
+        real_ll = score_columns(real, [sigma], add_noise=False)[0][0]
         for j, s in enumerate(sources):
             stats[s] = {"generated": {**signal_statistics(generated[s].cpu(), sr),
                                       "loglik_under": {p: gen_ll[i][j] for i, p in enumerate(sources)}},

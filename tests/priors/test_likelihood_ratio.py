@@ -113,3 +113,25 @@ def test_any_mode_yields_one_whole_stem_of_a_random_source_per_crop(tmp_path):
         StemFolderDataset(tmp_path, "train", SOURCES, mode="sum", crop_length=1024)
     with pytest.raises(ValueError, match="mixture_share"):
         StemFolderDataset(tmp_path, "train", SOURCES, mode="source", source="low", crop_length=1024, mixture_share=0.2)
+
+
+@pytest.mark.parametrize("bounded", [False, True])
+def test_ratio_cross_likelihood_scores_the_background_once_and_matches_the_ratio_priors(bounded):
+    """diagnose's fast path (the background scored once per column) gives the matrices of the
+    ratio priors themselves, noise draws included; bounded ratios are scored as they are."""
+    from priors.diagnose import cross_likelihood, ratio_cross_likelihood
+
+    background = tiny(2)
+    priors = [LikelihoodRatio(tiny(i), background, bounded) for i in range(2)]
+    g = torch.Generator().manual_seed(0)
+    data = {"a": 0.1 * torch.randn(3, 1024, generator=g), "b": 0.3 * torch.randn(3, 1024, generator=g)}
+    calls = []
+    background.log_prob = lambda x, sigma=None, f=background.log_prob: calls.append(1) or f(x, sigma)
+    ratio, raw = ratio_cross_likelihood(priors, data, [0.0, 0.05], seed=3, batch_size=2)
+    calls_fast = len(calls)
+    want = cross_likelihood(priors, data, [0.0, 0.05], seed=3, batch_size=2)
+    want_raw = cross_likelihood([p.prior for p in priors], data, [0.0, 0.05], seed=3, batch_size=2)
+    np.testing.assert_allclose(np.array(ratio), np.array(want), rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(np.array(raw), np.array(want_raw), rtol=1e-6, atol=1e-6)
+    # 2 σ × 2 columns × 2 batches: once per column without a bound, once per prior and column with one
+    assert calls_fast == (16 if bounded else 8)
