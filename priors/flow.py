@@ -351,6 +351,35 @@ def standard_normal_log_density(z: torch.Tensor) -> torch.Tensor:
     return -0.5 * (z ** 2).flatten(1).sum(1) - 0.5 * z[0].numel() * LOG_2PI
 
 
+class CropOffsetGaussian(nn.Module):
+    """A base density for latents (batch, channels, T) with one shared random offset per channel
+    and crop: z[c, t] = ε[c, t] + τ_c·m_c, ε, m ~ N(0, 1), so each channel's T values are
+    N(0, I + τ_c²·11ᵀ). Sherman–Morrison gives the exact log-density:
+
+        log N = −½ (‖z_c‖² − τ_c² (Σ_t z_c,t)² / (1 + T τ_c²)) − ½ log(1 + T τ_c²) − ½ T log 2π
+
+    summed over channels. τ_c = exp(log_tau_c) is learnt (starts at ``init_tau``); at τ = 0 it
+    is N(0, I)."""
+
+    def __init__(self, channels: int, init_tau: float = 0.05):
+        super().__init__()
+        self.log_tau = nn.Parameter(torch.full((channels,), math.log(init_tau)))
+
+    def log_density(self, z: torch.Tensor) -> torch.Tensor:
+        """z (batch, channels, T) -> (batch,) nats."""
+        t = z.shape[-1]
+        tau2 = torch.exp(2 * self.log_tau)
+        quad = (z ** 2).sum(-1) - tau2 * z.sum(-1) ** 2 / (1 + t * tau2)
+        return (-0.5 * quad - 0.5 * torch.log1p(t * tau2)).sum(-1) - 0.5 * z[0].numel() * LOG_2PI
+
+    def sample(self, n: int, t: int, temperature: float = 1.0, device=None, dtype=None) -> torch.Tensor:
+        """(n, channels, t) latents, both parts scaled by ``temperature``."""
+        c = self.log_tau.shape[0]
+        eps = torch.randn(n, c, t, device=device, dtype=dtype)
+        offset = torch.randn(n, c, 1, device=device, dtype=dtype) * torch.exp(self.log_tau).to(dtype)[:, None]
+        return (eps + offset) * temperature
+
+
 class Flow(RecordsInitArgs, nn.Module):
     """Multi-scale flow prior p(x | σ, source) for waveforms x (batch, time).
 

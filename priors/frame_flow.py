@@ -31,7 +31,7 @@ import torch
 from torch import nn
 
 from .config import RecordsInitArgs
-from .flow import ActNorm, FlowStack, MixtureLogisticCDF, standard_normal_log_density
+from .flow import ActNorm, CropOffsetGaussian, FlowStack, MixtureLogisticCDF, standard_normal_log_density
 from .layers import GlobalConditioning
 from .spectral import LogMel
 
@@ -46,12 +46,14 @@ class FrameFlowPrior(RecordsInitArgs, nn.Module):
     marginal_components: > 0 starts the flow with an ActNorm and a per-bin
     :class:`priors.flow.MixtureLogisticCDF` of that many logistics (0: none).
     coupling_components: > 0 makes every coupling a :class:`priors.flow.MixtureCDFCoupling`
-    (Flow++) with that many logistics; 0: affine couplings."""
+    (Flow++) with that many logistics; 0: affine couplings. crop_offsets: the latent's base density
+    is :class:`priors.flow.CropOffsetGaussian` (one learnt shared offset per latent channel and
+    crop) instead of N(0, I)."""
 
     def __init__(self, sample_rate: int = 22_050, n_fft: int = 1024, hop: int = 256, n_mels: int = 128,
                  n_blocks: int = 1, n_flows: int = 6, channels: int = 64, n_layers: int = 6, kernel_size: int = 3,
                  coupling_bound: float = 2.0, sigma_conditioning: bool = True, feature_noise: float = 0.05,
-                 marginal_components: int = 4, coupling_components: int = 0):
+                 marginal_components: int = 4, coupling_components: int = 0, crop_offsets: bool = False):
         super().__init__()
         if n_blocks < 0 or n_flows < 1:
             raise ValueError("need n_blocks >= 0 and n_flows >= 1")
@@ -61,6 +63,7 @@ class FrameFlowPrior(RecordsInitArgs, nn.Module):
         head = [ActNorm(n_mels), MixtureLogisticCDF(n_mels, marginal_components)] if marginal_components else []
         self.flow = FlowStack(n_mels, n_blocks, n_flows, channels, n_layers, kernel_size,
                               channels if sigma_conditioning else 0, coupling_bound, head, coupling_components)
+        self.base = CropOffsetGaussian(self.flow.latent_channels) if crop_offsets else None
 
     @property
     def length_multiple(self) -> int:
@@ -78,7 +81,8 @@ class FrameFlowPrior(RecordsInitArgs, nn.Module):
         if self.training and self.feature_noise > 0:
             feats = feats + self.feature_noise * torch.randn_like(feats)
         z, logdet = self.flow(feats, self._cond(feats.shape[0], feats.device, sigma))
-        return standard_normal_log_density(z) + logdet
+        base = self.base.log_density(z) if self.base is not None else standard_normal_log_density(z)
+        return base + logdet
 
     def log_prob_features(self, feats: torch.Tensor, sigma=None) -> torch.Tensor:
         """feats (batch, n_mels, frames) -> (batch, usable frames) nats per mel bin, each frame
@@ -102,7 +106,10 @@ class FrameFlowPrior(RecordsInitArgs, nn.Module):
         device = device or param.device
         m = self.length_multiple
         steps = -(-frames // m)
-        z = torch.randn(n, self.flow.latent_channels, steps, device=device, dtype=param.dtype) * temperature
+        if self.base is not None:
+            z = self.base.sample(n, steps, temperature, device, param.dtype)
+        else:
+            z = torch.randn(n, self.flow.latent_channels, steps, device=device, dtype=param.dtype) * temperature
         return self.flow.reverse(z, self._cond(n, device, sigma))[..., :frames]
 
     @torch.no_grad()

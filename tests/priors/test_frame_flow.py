@@ -46,9 +46,12 @@ def test_flow_over_frames_inverts_and_its_logdet_is_the_autograd_jacobian(coupli
     torch.testing.assert_close(prior.log_likelihood_features(one, torch.tensor([0.0])), exact.reshape(1))
 
 
-@pytest.mark.parametrize("coupling_components", [0, 3])
-def test_density_over_two_bins_integrates_to_one(coupling_components):
-    prior = tiny(double=True, n_mels=2, n_blocks=0, n_flows=3, coupling_components=coupling_components)
+@pytest.mark.parametrize("coupling_components,crop_offsets", [(0, False), (3, False), (0, True)])
+def test_density_over_two_bins_integrates_to_one(coupling_components, crop_offsets):
+    prior = tiny(double=True, n_mels=2, n_blocks=0, n_flows=3, coupling_components=coupling_components,
+                 crop_offsets=crop_offsets)
+    if crop_offsets:  # a visible offset variance
+        prior.base.log_tau.data.fill_(0.3)
     n, half = 121, 12.0
     u = torch.linspace(-4 - half, -4 + half, n, dtype=torch.float64)
     grid = torch.cartesian_prod(u, u).unsqueeze(-1)  # (n², 2 bins, 1 frame)
@@ -130,3 +133,33 @@ def test_source_prior_trains_a_frame_flow():
         losses.append(loss.item())
     assert losses[-1] < losses[0] - 0.3
     assert job.describe()["class_path"] == "priors.frame_flow.FrameFlowPrior"
+
+
+def test_crop_offset_base_is_the_gaussian_with_one_shared_offset_per_channel():
+    """log_density = N(0, I + τ²·11ᵀ) per channel (Sherman–Morrison against the full
+    covariance); samples have that covariance; a frame flow with it samples by inverting them."""
+    from priors.flow import CropOffsetGaussian, standard_normal_log_density
+
+    base = CropOffsetGaussian(3).double()
+    base.log_tau.data = torch.tensor([-1.0, 0.0, 0.5], dtype=torch.float64)
+    z = torch.randn(4, 3, 6, dtype=torch.float64)
+    want = sum(torch.distributions.MultivariateNormal(
+        torch.zeros(6, dtype=torch.float64),
+        torch.eye(6, dtype=torch.float64) + math.exp(2 * base.log_tau[c].item())).log_prob(z[:, c]) for c in range(3))
+    torch.testing.assert_close(base.log_density(z), want)
+    base.log_tau.data.fill_(-30.0)  # τ → 0: the standard normal
+    torch.testing.assert_close(base.log_density(z), standard_normal_log_density(z))
+    base.log_tau.data = torch.tensor([-1.0, 0.0, 0.5], dtype=torch.float64)
+    torch.manual_seed(0)
+    s = base.sample(40_000, 3, temperature=0.5, dtype=torch.float64)
+    for c in range(3):
+        cov = torch.cov(s[:, c].T) / 0.25
+        torch.testing.assert_close(cov, torch.eye(3, dtype=torch.float64) + math.exp(2 * base.log_tau[c].item()),
+                                   atol=0.06, rtol=0.03)
+    prior = tiny(crop_offsets=True)
+    prior.base.log_tau.data.fill_(0.0)
+    torch.manual_seed(5)
+    feats = prior.sample_features(3, 7, 0.0, temperature=0.5)
+    torch.manual_seed(5)
+    z = prior.base.sample(3, 4, 0.5)
+    torch.testing.assert_close(feats, prior.flow.reverse(z, prior._cond(3, "cpu", 0.0))[..., :7])
