@@ -41,8 +41,14 @@ def main() -> None:
     def frame_db(f):
         return 10 * torch.log10(magnitude(f).pow(2).sum(1) + 1e-12)
 
-    def level_db(f):  # median over crops of the mean frame energy, dB
-        return (10 * torch.log10(magnitude(f).pow(2).sum(1).mean(1))).median().item()
+    def crop_db(f):  # mean frame energy of each crop, dB
+        return 10 * torch.log10(magnitude(f).pow(2).sum(1).mean(1))
+
+    def level_db(f):  # median over crops
+        return crop_db(f).median().item()
+
+    def rms(x):  # median over rows
+        return x.pow(2).mean(-1).sqrt().median().item()
 
     def cond(b):
         return prior._cond(b, "cpu", torch.zeros(b))
@@ -54,15 +60,13 @@ def main() -> None:
         torch.manual_seed(0)
         dream_wave = prior.generate(n, real_wave.shape[-1], sigma=0.0, temperature=temperature)
 
-    rms = lambda x: x.pow(2).mean(-1).sqrt().median().item()  # noqa: E731
     print(f"{source}, T {temperature}, {n} dreams against {n} training crops")
     print(f"1. waveform rms ratio {rms(dream_wave) / rms(real_wave):.2f}, "
           f"mel-energy ratio {(magnitude(dream).pow(2).mean() / magnitude(real).pow(2).mean()).sqrt().item():.2f}")
     q = torch.tensor([0.1, 0.5, 0.9, 0.99])
     for name, f in (("real", real), ("dream", dream)):
-        crop = 10 * torch.log10(magnitude(f).pow(2).sum(1).mean(1))
         print(f"2. {name:5s} frame dB at 10/50/90/99 %: {[round(v, 1) for v in frame_db(f).flatten().quantile(q).tolist()]}, "
-              f"crop level sd {crop.std().item():.1f} dB, bins above -6 / -5.5 / -5: "
+              f"crop level sd {crop_db(f).std().item():.1f} dB, bins above -6 / -5.5 / -5: "
               + " / ".join(f"{(f > t).float().mean().item() * 100:.2f} %" for t in (-6, -5.5, -5)))
 
     with torch.no_grad():

@@ -351,6 +351,23 @@ def standard_normal_log_density(z: torch.Tensor) -> torch.Tensor:
     return -0.5 * (z ** 2).flatten(1).sum(1) - 0.5 * z[0].numel() * LOG_2PI
 
 
+class StandardGaussian(nn.Module):
+    """The base density N(0, I) of latents (batch, channels, T), with the interface of
+    :class:`CropOffsetGaussian` (no parameters: nothing in the state dict)."""
+
+    def __init__(self, channels: int):
+        super().__init__()
+        self.channels = channels
+
+    def log_density(self, z: torch.Tensor) -> torch.Tensor:
+        """z (batch, channels, T) -> (batch,) nats."""
+        return standard_normal_log_density(z)
+
+    def sample(self, n: int, t: int, temperature: float = 1.0, device=None, dtype=None) -> torch.Tensor:
+        """(n, channels, t) latents from N(0, temperature²·I)."""
+        return torch.randn(n, self.channels, t, device=device, dtype=dtype) * temperature
+
+
 class CropOffsetGaussian(nn.Module):
     """A base density for latents (batch, channels, T) with one shared random offset per channel
     and crop: z[c, t] = ε[c, t] + τ_c·m_c, ε, m ~ N(0, 1), so each channel's T values are

@@ -31,7 +31,7 @@ import torch
 from torch import nn
 
 from .config import RecordsInitArgs
-from .flow import ActNorm, CropOffsetGaussian, FlowStack, MixtureLogisticCDF, standard_normal_log_density
+from .flow import ActNorm, CropOffsetGaussian, FlowStack, MixtureLogisticCDF, StandardGaussian
 from .layers import GlobalConditioning
 from .spectral import LogMel
 
@@ -63,7 +63,8 @@ class FrameFlowPrior(RecordsInitArgs, nn.Module):
         head = [ActNorm(n_mels), MixtureLogisticCDF(n_mels, marginal_components)] if marginal_components else []
         self.flow = FlowStack(n_mels, n_blocks, n_flows, channels, n_layers, kernel_size,
                               channels if sigma_conditioning else 0, coupling_bound, head, coupling_components)
-        self.base = CropOffsetGaussian(self.flow.latent_channels) if crop_offsets else None
+        base = CropOffsetGaussian if crop_offsets else StandardGaussian
+        self.base = base(self.flow.latent_channels)
 
     @property
     def length_multiple(self) -> int:
@@ -81,8 +82,7 @@ class FrameFlowPrior(RecordsInitArgs, nn.Module):
         if self.training and self.feature_noise > 0:
             feats = feats + self.feature_noise * torch.randn_like(feats)
         z, logdet = self.flow(feats, self._cond(feats.shape[0], feats.device, sigma))
-        base = self.base.log_density(z) if self.base is not None else standard_normal_log_density(z)
-        return base + logdet
+        return self.base.log_density(z) + logdet
 
     def log_prob_features(self, feats: torch.Tensor, sigma=None) -> torch.Tensor:
         """feats (batch, n_mels, frames) -> (batch, usable frames) nats per mel bin, each frame
@@ -106,10 +106,7 @@ class FrameFlowPrior(RecordsInitArgs, nn.Module):
         device = device or param.device
         m = self.length_multiple
         steps = -(-frames // m)
-        if self.base is not None:
-            z = self.base.sample(n, steps, temperature, device, param.dtype)
-        else:
-            z = torch.randn(n, self.flow.latent_channels, steps, device=device, dtype=param.dtype) * temperature
+        z = self.base.sample(n, steps, temperature, device, param.dtype)
         return self.flow.reverse(z, self._cond(n, device, sigma))[..., :frames]
 
     @torch.no_grad()
