@@ -66,8 +66,8 @@ def main() -> None:
     q = torch.tensor([0.1, 0.5, 0.9, 0.99])
     for name, f in (("real", real), ("dream", dream)):
         print(f"2. {name:5s} frame dB at 10/50/90/99 %: {[round(v, 1) for v in frame_db(f).flatten().quantile(q).tolist()]}, "
-              f"crop level sd {crop_db(f).std().item():.1f} dB, bins above -6 / -5.5 / -5: "
-              + " / ".join(f"{(f > t).float().mean().item() * 100:.2f} %" for t in (-6, -5.5, -5)))
+              f"crop level sd {crop_db(f).std().item():.1f} dB, bins above -7 / -6 / -5.5 / -5: "
+              + " / ".join(f"{(f > t).float().mean().item() * 100:.2f} %" for t in (-7, -6, -5.5, -5)))
 
     with torch.no_grad():
         frames = real.shape[-1] - real.shape[-1] % prior.length_multiple

@@ -167,24 +167,45 @@ def _logit_of(log_weights: torch.Tensor, log_sig: torch.Tensor, log_sig_neg: tor
     return torch.logsumexp(log_weights + log_sig, 2), torch.logsumexp(log_weights + log_sig_neg, 2)
 
 
-def mixture_logit_cdf(x: torch.Tensor, mean: torch.Tensor, log_scale: torch.Tensor, log_weights: torch.Tensor):
+LOG_P_MIN = -80.0  # probit link: tail probabilities below e^-80 (|y| > 12.5) are clamped
+
+
+def _probit_of(log_c: torch.Tensor, log_1mc: torch.Tensor) -> torch.Tensor:
+    """Φ⁻¹(c) from log c and log(1 − c), taken from the smaller tail (no cancellation near c = 1)."""
+    low = log_c < log_1mc
+    y = torch.special.ndtri(torch.where(low, log_c, log_1mc).clamp(min=LOG_P_MIN).exp())
+    return torch.where(low, y, -y)
+
+
+def mixture_logit_cdf(x: torch.Tensor, mean: torch.Tensor, log_scale: torch.Tensor, log_weights: torch.Tensor,
+                      link: str = "logit"):
     """Element-wise monotone map of Flow++: y = logit(c), c = Σ_j w_j · sigmoid((x − μ_j) / s_j).
 
     x (batch, C, T); mean, log_scale, log_weights (normalised over j) broadcastable to
     (batch, C, J, T). Returns y and log dy/dx = log p_mix(x) − log c − log(1 − c), both
-    (batch, C, T), computed in log space so that values far from every component stay finite."""
+    (batch, C, T), computed in log space so that values far from every component stay finite.
+    ``link="probit"``: y = Φ⁻¹(c) instead (log dy/dx = log p_mix(x) − log φ(y)), so that x drawn
+    from the mixture gives y ~ N(0, 1) exactly: the Gaussian-copula split, in which the map holds
+    the marginal and what follows it only the dependence."""
     log_sig, log_sig_neg = _log_sigmoids(x, mean, log_scale)
     log_c, log_1mc = _logit_of(log_weights, log_sig, log_sig_neg)
     log_pdf = torch.logsumexp(log_weights + log_sig + log_sig_neg - log_scale, 2)
+    if link == "probit":
+        y = _probit_of(log_c, log_1mc)
+        return y, log_pdf + 0.5 * y * y + 0.5 * LOG_2PI
     return log_c - log_1mc, log_pdf - log_c - log_1mc
 
 
 @torch.no_grad()
 def invert_mixture_logit_cdf(y: torch.Tensor, mean: torch.Tensor, log_scale: torch.Tensor,
-                             log_weights: torch.Tensor, steps: int = 60) -> torch.Tensor:
-    """x with :func:`mixture_logit_cdf`(x, …)[0] = y, by bisection (the map is increasing) in a
-    bracket around the components, first widened (doubling) where y lies outside it. Each
-    evaluation computes the map alone, not its derivative."""
+                             log_weights: torch.Tensor, steps: int = 60, link: str = "logit") -> torch.Tensor:
+    """x with :func:`mixture_logit_cdf`(x, …, link)[0] = y, by bisection (the map is increasing)
+    in a bracket around the components, first widened (doubling) where y lies outside it. Each
+    evaluation computes the map alone, not its derivative (the probit link is bisected on the
+    logit scale: logit(Φ(y)))."""
+    if link == "probit":
+        y = torch.special.log_ndtr(y) - torch.special.log_ndtr(-y)
+
     def f(v):
         log_c, log_1mc = _logit_of(log_weights, *_log_sigmoids(v, mean, log_scale))
         return log_c - log_1mc
@@ -208,23 +229,55 @@ def invert_mixture_logit_cdf(y: torch.Tensor, mean: torch.Tensor, log_scale: tor
 class MixtureLogisticCDF(nn.Module):
     """Element-wise :func:`mixture_logit_cdf` with its own J components per channel. It can turn
     a per-channel marginal with a spike and a long tail (a mel bin that is mostly silent and
-    sometimes loud) into a near-logistic one, which a few affine couplings cannot. logdet =
-    Σ_{c,t} log dy/dx; the inverse is :func:`invert_mixture_logit_cdf` (to float precision after
-    ``bisection_steps`` halvings). ``cond`` is ignored."""
+    sometimes loud) into a near-logistic one (``link="logit"``) or, with ``link="probit"``, into
+    N(0, 1) exactly where the mixture fits the marginal, which a few affine couplings cannot.
+    logdet = Σ_{c,t} log dy/dx; the inverse is :func:`invert_mixture_logit_cdf` (to float
+    precision after ``bisection_steps`` halvings). ``cond`` is ignored."""
 
-    def __init__(self, channels: int, n_components: int = 4, bisection_steps: int = 60):
+    def __init__(self, channels: int, n_components: int = 4, bisection_steps: int = 60, link: str = "logit"):
         super().__init__()
+        if link not in ("logit", "probit"):
+            raise ValueError(f"link must be logit or probit, got {link!r}")
         self.mean = nn.Parameter(torch.linspace(-2.0, 2.0, n_components).repeat(channels, 1).unsqueeze(-1))
         self.log_scale = nn.Parameter(torch.zeros(channels, n_components, 1))
         self.logits = nn.Parameter(torch.zeros(channels, n_components, 1))
-        self.bisection_steps = bisection_steps
+        self.bisection_steps, self.link = bisection_steps, link
 
     def forward(self, x: torch.Tensor, cond=None):
-        y, log_derivative = mixture_logit_cdf(x, self.mean, self.log_scale, self.logits.log_softmax(1))
+        y, log_derivative = mixture_logit_cdf(x, self.mean, self.log_scale, self.logits.log_softmax(1), self.link)
         return y, log_derivative.sum(dim=(1, 2))
 
     def reverse(self, y: torch.Tensor, cond=None) -> torch.Tensor:
-        return invert_mixture_logit_cdf(y, self.mean, self.log_scale, self.logits.log_softmax(1), self.bisection_steps)
+        return invert_mixture_logit_cdf(y, self.mean, self.log_scale, self.logits.log_softmax(1),
+                                        self.bisection_steps, self.link)
+
+    def marginal_log_density(self, x: torch.Tensor) -> torch.Tensor:
+        """log p_mix(x) per element, x (batch, C, T) -> (batch, C, T) nats: the mixture's own
+        density, which the probit link turns into the log-likelihood of the map followed by N(0, 1)."""
+        log_sig, log_sig_neg = _log_sigmoids(x, self.mean, self.log_scale)
+        return torch.logsumexp(self.logits.log_softmax(1) + log_sig + log_sig_neg - self.log_scale, 2)
+
+    @torch.enable_grad()
+    def fit(self, x: torch.Tensor, steps: int = 300, lr: float = 0.05) -> float:
+        """Fit each channel's mixture to the values of x (batch, C, T) alone by maximum likelihood:
+        means start at the channel's quantiles, then ``steps`` Adam steps. Returns the final mean
+        log-density (nats per element)."""
+        xs = x.detach().transpose(0, 1).reshape(x.shape[1], -1)  # (C, N)
+        j = self.mean.shape[1]
+        with torch.no_grad():
+            levels = (torch.arange(j, device=x.device, dtype=torch.float32) + 0.5) / j
+            self.mean.copy_(torch.quantile(xs.float(), levels, dim=1).T.unsqueeze(-1))
+            spread = xs.float().std(1).clamp(min=1e-3).view(-1, 1, 1) / j
+            self.log_scale.copy_(spread.log().expand_as(self.log_scale))
+            self.logits.zero_()
+        opt = torch.optim.Adam([self.mean, self.log_scale, self.logits], lr=lr)
+        xs = xs.unsqueeze(0)
+        for _ in range(steps):
+            opt.zero_grad()
+            loss = -self.marginal_log_density(xs).mean()
+            loss.backward()
+            opt.step()
+        return -loss.item()
 
 
 class MixtureCDFCoupling(nn.Module):
@@ -428,6 +481,7 @@ class Flow(RecordsInitArgs, nn.Module):
         self.conditioning = GlobalConditioning(channels, sigma_conditioning, n_sources) if cond_channels else None
         self.layers = FlowStack(1, n_blocks, n_flows, channels, n_layers, kernel_size, cond_channels, coupling_bound)
         self.latent_channels = self.layers.latent_channels
+        self.base = StandardGaussian(self.latent_channels)
 
     @property
     def length_multiple(self) -> int:
@@ -459,7 +513,7 @@ class Flow(RecordsInitArgs, nn.Module):
     def log_likelihood(self, x: torch.Tensor, sigma=None, source=None) -> torch.Tensor:
         """Exact log-density of each waveform, (batch,) nats: log N(z; 0, I) + log|det ∂z/∂x|."""
         z, logdet = self(x, sigma, source)
-        return standard_normal_log_density(z) + logdet
+        return self.base.log_density(z) + logdet
 
     def log_prob(self, x: torch.Tensor, sigma=None, source=None) -> torch.Tensor:
         """(batch, time) nats per sample: each row holds log_likelihood / time, so its mean is
@@ -477,7 +531,6 @@ class Flow(RecordsInitArgs, nn.Module):
         self._check_length(length)
         param = next(self.parameters())
         device = device or param.device
-        z = torch.randn(n, self.latent_channels, length // self.length_multiple, device=device,
-                        dtype=param.dtype) * temperature
+        z = self.base.sample(n, length // self.length_multiple, temperature, device, param.dtype)
         x = self.reverse(z, sigma, source, progress=progress)
         return x.clamp(-1.0, 1.0) if clip else x

@@ -48,19 +48,33 @@ class FrameFlowPrior(RecordsInitArgs, nn.Module):
     coupling_components: > 0 makes every coupling a :class:`priors.flow.MixtureCDFCoupling`
     (Flow++) with that many logistics; 0: affine couplings. crop_offsets: the latent's base density
     is :class:`priors.flow.CropOffsetGaussian` (one learnt shared offset per latent channel and
-    crop) instead of N(0, I)."""
+    crop) instead of N(0, I). marginal_link: ``"logit"`` or ``"probit"``, the link of the per-bin
+    map (:class:`priors.flow.MixtureLogisticCDF`). marginal_fit_steps: > 0 fits the per-bin map
+    (its ActNorm, then each bin's mixture, that many Adam steps) to the marginals of the first
+    training batch alone, then freezes it: with the probit link each bin is then N(0, 1) on its
+    own and the rest of the flow learns only how the bins depend on each other (a Gaussian
+    copula), so even a flow that has learnt little draws each bin at its real level. The fit is
+    done once (a buffer records it; under DDP rank 0's fit is broadcast), and a frozen map means
+    DDP needs ``--trainer.strategy ddp_find_unused_parameters_true``."""
 
     def __init__(self, sample_rate: int = 22_050, n_fft: int = 1024, hop: int = 256, n_mels: int = 128,
                  n_blocks: int = 1, n_flows: int = 6, channels: int = 64, n_layers: int = 6, kernel_size: int = 3,
                  coupling_bound: float = 2.0, sigma_conditioning: bool = True, feature_noise: float = 0.05,
-                 marginal_components: int = 4, coupling_components: int = 0, crop_offsets: bool = False):
+                 marginal_components: int = 4, coupling_components: int = 0, crop_offsets: bool = False,
+                 marginal_link: str = "logit", marginal_fit_steps: int = 0):
         super().__init__()
         if n_blocks < 0 or n_flows < 1:
             raise ValueError("need n_blocks >= 0 and n_flows >= 1")
         self.features = LogMel(sample_rate, n_fft, hop, n_mels)
         self.n_mels, self.n_blocks, self.feature_noise = n_mels, n_blocks, feature_noise
         self.conditioning = GlobalConditioning(channels, True, 0) if sigma_conditioning else None
-        head = [ActNorm(n_mels), MixtureLogisticCDF(n_mels, marginal_components)] if marginal_components else []
+        if marginal_fit_steps and not marginal_components:
+            raise ValueError("marginal_fit_steps needs marginal_components > 0")
+        head = ([ActNorm(n_mels), MixtureLogisticCDF(n_mels, marginal_components, link=marginal_link)]
+                if marginal_components else [])
+        self.marginal_fit_steps = marginal_fit_steps
+        if marginal_fit_steps:
+            self.register_buffer("marginals_fitted", torch.tensor(0.0))
         self.flow = FlowStack(n_mels, n_blocks, n_flows, channels, n_layers, kernel_size,
                               channels if sigma_conditioning else 0, coupling_bound, head, coupling_components)
         base = CropOffsetGaussian if crop_offsets else StandardGaussian
@@ -81,8 +95,27 @@ class FrameFlowPrior(RecordsInitArgs, nn.Module):
             raise ValueError(f"frame flow: {feats.shape[-1]} frames is not a multiple of {self.length_multiple}")
         if self.training and self.feature_noise > 0:
             feats = feats + self.feature_noise * torch.randn_like(feats)
+        if self.training and self.marginal_fit_steps:
+            self._fit_marginals(feats)
         z, logdet = self.flow(feats, self._cond(feats.shape[0], feats.device, sigma))
         return self.base.log_density(z) + logdet
+
+    def _fit_marginals(self, feats: torch.Tensor) -> None:
+        """The first training batch fits the per-bin map alone (see ``marginal_fit_steps``);
+        afterwards (and after loading a fitted checkpoint) its parameters stay frozen."""
+        actnorm, marginal = self.flow[0], self.flow[1]
+        if not self.marginals_fitted:
+            with torch.no_grad():
+                actnorm.initialize(feats)
+                normed, _ = actnorm(feats)
+            marginal.fit(normed, self.marginal_fit_steps)
+            if torch.distributed.is_available() and torch.distributed.is_initialized():
+                for tensor in (*actnorm.parameters(), *marginal.parameters()):
+                    torch.distributed.broadcast(tensor.data, 0)
+            self.marginals_fitted.fill_(1.0)
+        for param in (*actnorm.parameters(), *marginal.parameters()):
+            param.requires_grad_(False)
+            param.grad = None
 
     def log_prob_features(self, feats: torch.Tensor, sigma=None) -> torch.Tensor:
         """feats (batch, n_mels, frames) -> (batch, usable frames) nats per mel bin, each frame

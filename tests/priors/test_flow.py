@@ -42,13 +42,16 @@ def _layers(c: int = 4):
         mix.mean.normal_(0.0, 1.5)
         mix.log_scale.normal_(0.0, 0.5)
         mix.logits.normal_()
+    probit = MixtureLogisticCDF(c, 3, link="probit").double()
+    probit.load_state_dict(mix.state_dict())
     mix_coupling = MixtureCDFCoupling(c, hidden=8, n_layers=2, kernel_size=3, cond_channels=5, n_components=3).double()
     perturb_couplings(mix_coupling)
     return {"squeeze": Squeeze(), "actnorm": act, "conv1x1": Invertible1x1Conv(c).double(), "coupling": coup,
-            "mixture_cdf": mix, "mixture_coupling": mix_coupling}
+            "mixture_cdf": mix, "mixture_cdf_probit": probit, "mixture_coupling": mix_coupling}
 
 
-@pytest.mark.parametrize("name", ["squeeze", "actnorm", "conv1x1", "coupling", "mixture_cdf", "mixture_coupling"])
+@pytest.mark.parametrize("name", ["squeeze", "actnorm", "conv1x1", "coupling", "mixture_cdf", "mixture_cdf_probit",
+                                  "mixture_coupling"])
 def test_each_layer_inverts_and_its_logdet_is_log_abs_det_jacobian(name):
     layer = _layers()[name]
     torch.manual_seed(2)
@@ -221,3 +224,27 @@ def test_mixture_cdf_inverts_far_from_its_components_in_float32():
     assert torch.isfinite(y).all() and torch.isfinite(logdet).all()
     assert (y.diff(dim=-1) > 0).all(), "monotone in x"
     assert (mix.reverse(y) - x).abs().max() < 1e-4
+
+
+def test_probit_link_maps_the_fitted_marginal_to_a_standard_normal():
+    """MixtureLogisticCDF.fit fits each channel's mixture to its values alone; with the probit link
+    the map then sends those values to N(0, 1) (a spike plus a long tail, like a mel bin), far
+    closer than the logit link's logistic, and stays finite and invertible in the tails."""
+    g = torch.Generator().manual_seed(0)
+    spike = torch.rand(4, 2, 2000, generator=g) < 0.7
+    x = torch.where(spike, -9.2 + 0.05 * torch.randn(4, 2, 2000, generator=g),
+                    -9.2 + 5 * torch.rand(4, 2, 2000, generator=g).pow(2))
+    probit = MixtureLogisticCDF(2, 4, link="probit")
+    assert probit.fit(x, steps=300) > probit.marginal_log_density(x + 1.0).mean().item()
+    y, _ = probit(x)
+    assert y.mean((0, 2)).abs().max() < 0.1 and (y.std((0, 2)) - 1).abs().max() < 0.1
+    normal = torch.distributions.Normal(0.0, 1.0)
+    share_above = (y > 1.645).float().mean().item()  # 5 % of N(0, 1)
+    assert 0.03 < share_above < 0.07, share_above
+    assert (probit.reverse(y) - x).abs().max() < 1e-3
+    far = torch.tensor([-200.0, -20.0, 20.0, 200.0]).repeat(1, 2, 1)
+    yf, ldf = probit(far)
+    assert torch.isfinite(yf).all() and torch.isfinite(ldf).all() and (yf.diff(dim=-1) >= 0).all()
+    assert normal.cdf(y).mean().item() == pytest.approx(0.5, abs=0.05)
+    with pytest.raises(ValueError, match="link"):
+        MixtureLogisticCDF(2, link="tanh")

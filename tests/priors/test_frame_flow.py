@@ -31,9 +31,9 @@ def tiny(seed: int = 0, double: bool = False, **kw) -> FrameFlowPrior:
     return prior
 
 
-@pytest.mark.parametrize("coupling_components", [0, 3])
-def test_flow_over_frames_inverts_and_its_logdet_is_the_autograd_jacobian(coupling_components):
-    prior = tiny(double=True, coupling_components=coupling_components)
+@pytest.mark.parametrize("coupling_components,link", [(0, "logit"), (3, "logit"), (0, "probit")])
+def test_flow_over_frames_inverts_and_its_logdet_is_the_autograd_jacobian(coupling_components, link):
+    prior = tiny(double=True, coupling_components=coupling_components, marginal_link=link)
     feats = torch.randn(2, 8, 4, dtype=torch.float64) - 4
     cond = prior._cond(2, feats.device, torch.tensor([0.0, 0.02]))
     z, logdet = prior.flow(feats, cond)
@@ -46,10 +46,11 @@ def test_flow_over_frames_inverts_and_its_logdet_is_the_autograd_jacobian(coupli
     torch.testing.assert_close(prior.log_likelihood_features(one, torch.tensor([0.0])), exact.reshape(1))
 
 
-@pytest.mark.parametrize("coupling_components,crop_offsets", [(0, False), (3, False), (0, True)])
-def test_density_over_two_bins_integrates_to_one(coupling_components, crop_offsets):
+@pytest.mark.parametrize("coupling_components,crop_offsets,link",
+                         [(0, False, "logit"), (3, False, "logit"), (0, True, "logit"), (0, False, "probit")])
+def test_density_over_two_bins_integrates_to_one(coupling_components, crop_offsets, link):
     prior = tiny(double=True, n_mels=2, n_blocks=0, n_flows=3, coupling_components=coupling_components,
-                 crop_offsets=crop_offsets)
+                 crop_offsets=crop_offsets, marginal_link=link)
     if crop_offsets:  # a visible offset variance
         prior.base.log_tau.data.fill_(0.3)
     n, half = 121, 12.0
@@ -163,3 +164,29 @@ def test_crop_offset_base_is_the_gaussian_with_one_shared_offset_per_channel():
     torch.manual_seed(5)
     z = prior.base.sample(3, 4, 0.5)
     torch.testing.assert_close(feats, prior.flow.reverse(z, prior._cond(3, "cpu", 0.0))[..., :7])
+
+
+def test_marginal_fit_gaussianises_each_bin_once_then_freezes_the_map(tmp_path):
+    """marginal_fit_steps: the first training batch fits the per-bin map alone (probit link: each
+    bin of that batch becomes ≈ N(0, 1)); the map is frozen from then on, and a saved, fitted
+    prior is not fitted again."""
+    torch.manual_seed(0)
+    kw = dict(sample_rate=SR, n_fft=256, hop=64, n_mels=8, n_flows=2, channels=8, n_layers=2,
+              marginal_link="probit", marginal_fit_steps=200, feature_noise=0.0)
+    prior = FrameFlowPrior(**kw).train()
+    x = torch.randn(16, 4096) * torch.logspace(-3, 0, 16).unsqueeze(1)  # a continuous spread of levels
+    prior.log_prob(x, torch.zeros(16)).mean().backward()
+    assert prior.marginals_fitted.item() == 1.0
+    head = list(prior.flow[0].parameters()) + list(prior.flow[1].parameters())
+    assert all(not p.requires_grad and p.grad is None for p in head)
+    assert all(p.grad is not None for p in prior.flow[3].parameters())  # the ActNorm after the squeeze trains
+    with torch.no_grad():
+        y, _ = prior.flow[1](prior.flow[0](prior.features(x))[0])
+    assert y.mean((0, 2)).abs().max() < 0.25 and (y.std((0, 2)) - 1).abs().max() < 0.25
+    save_prior(tmp_path / "a.pt", prior, describe_prior(prior, "a", SR))
+    loaded, _ = load_prior(tmp_path / "a.pt")
+    before = [p.clone() for p in loaded.flow[1].parameters()]
+    loaded.train().log_prob(x[:4] * 0.1, torch.zeros(4))
+    assert all(torch.equal(a, b) for a, b in zip(before, loaded.flow[1].parameters()))
+    with pytest.raises(ValueError, match="marginal_components"):
+        FrameFlowPrior(marginal_components=0, marginal_fit_steps=10)
