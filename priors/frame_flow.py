@@ -37,7 +37,8 @@ from .spectral import LogMel
 
 
 class FrameFlowPrior(RecordsInitArgs, nn.Module):
-    """Args: sample_rate, n_fft, hop, n_mels: the log-mel front end (Hz, samples, bins).
+    """Args: sample_rate, n_fft, hop, n_mels, floor: the log-mel front end (Hz, samples, bins;
+    silence maps to log(floor)).
     n_blocks: squeezes of frame pairs (0: none; the latent keeps the input's shape).
     n_flows: flow steps per block. channels, n_layers, kernel_size: width, depth (dilations
     1, 2, 4, …) and kernel of each coupling's WaveNet across frames. coupling_bound: |log-scale|
@@ -61,11 +62,11 @@ class FrameFlowPrior(RecordsInitArgs, nn.Module):
                  n_blocks: int = 1, n_flows: int = 6, channels: int = 64, n_layers: int = 6, kernel_size: int = 3,
                  coupling_bound: float = 2.0, sigma_conditioning: bool = True, feature_noise: float = 0.05,
                  marginal_components: int = 4, coupling_components: int = 0, crop_offsets: bool = False,
-                 marginal_link: str = "logit", marginal_fit_steps: int = 0):
+                 marginal_link: str = "logit", marginal_fit_steps: int = 0, floor: float = 1e-4):
         super().__init__()
         if n_blocks < 0 or n_flows < 1:
             raise ValueError("need n_blocks >= 0 and n_flows >= 1")
-        self.features = LogMel(sample_rate, n_fft, hop, n_mels)
+        self.features = LogMel(sample_rate, n_fft, hop, n_mels, floor)
         self.n_mels, self.n_blocks, self.feature_noise = n_mels, n_blocks, feature_noise
         self.conditioning = GlobalConditioning(channels, True, 0) if sigma_conditioning else None
         if marginal_fit_steps and not marginal_components:

@@ -74,6 +74,8 @@ def test_log_prob_units_frames_and_gradient():
     assert tiny().log_prob_features(odd).shape == (1, 10)
     with pytest.raises(ValueError, match="multiple"):
         prior.log_likelihood_features(odd)
+    quiet = tiny(floor=1e-5).features(torch.zeros(1, 64 * 9))  # silence sits at log(floor)
+    torch.testing.assert_close(quiet, torch.full_like(quiet, math.log(1e-5)))
 
 
 def test_dequantisation_noise_only_while_training_and_sigma_conditions():
