@@ -85,11 +85,13 @@ def load_prior(path: str | Path, device="cpu") -> tuple[nn.Module, dict]:
 def copy_prior_weights(path: str | Path, model: nn.Module) -> dict:
     """Load a prior checkpoint's weights into ``model`` (fine-tuning); returns its meta.
 
-    Refuses a checkpoint of another class or other constructor arguments."""
+    Refuses a checkpoint of another class or other constructor arguments. Arguments added to the
+    class after the checkpoint was written count at their defaults (as when it is loaded)."""
     source, meta = load_prior(path)
     mine = describe_prior(model, meta["source"], meta["sample_rate"])
-    if (mine["class_path"], mine["init_args"]) != (meta["class_path"], meta["init_args"]):
-        raise CheckpointError(f"{path}: {meta['class_path']}({meta['init_args']}) does not match the model "
+    theirs = describe_prior(source, meta["source"], meta["sample_rate"])
+    if (mine["class_path"], mine["init_args"]) != (theirs["class_path"], theirs["init_args"]):
+        raise CheckpointError(f"{path}: {theirs['class_path']}({theirs['init_args']}) does not match the model "
                               f"{mine['class_path']}({mine['init_args']})")
     model.load_state_dict(source.state_dict())
     return meta

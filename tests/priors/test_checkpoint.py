@@ -72,3 +72,9 @@ def test_a_prior_job_can_start_from_exported_weights(tiny_priors_dir):
     other = type(fresh)(**{**fresh.init_args, "residual_channels": fresh.init_args["residual_channels"] * 2})
     with pytest.raises(CheckpointError, match="does not match"):
         SourcePrior(other, source="square", init_weights=str(tiny_priors_dir / "square.pt"))
+    # a checkpoint written before an argument existed: that argument counts at its default
+    old = torch.load(tiny_priors_dir / "square.pt", weights_only=False)
+    newest = next(reversed(old["init_args"]))
+    del old["init_args"][newest]
+    torch.save(old, tiny_priors_dir / "older.pt")
+    SourcePrior(tiny_wavenet(), source="square", init_weights=str(tiny_priors_dir / "older.pt"))
