@@ -27,9 +27,12 @@ def _dotted(tree: dict, key: str):
 
 @pytest.fixture
 def no_disk_loads(monkeypatch):
-    """Separator configs load priors (and a teacher / init_from) from disk: skipped here."""
+    """Separator configs load priors (and a teacher / init_from) and fine-tuning prior configs
+    their first stage's weights (init_weights) from disk: skipped here."""
+    import priors.module
     from separation.module import VariationalSeparator
 
+    monkeypatch.setattr(priors.module, "copy_prior_weights", lambda path, model: {})
     monkeypatch.setattr(VariationalSeparator, "load_priors", lambda self, d: None)
     monkeypatch.setattr(VariationalSeparator, "record_priors", lambda self, d: None)
 
