@@ -6,7 +6,7 @@ seed=1)``), all 4 s.
 1. vocoder: the dreams' waveform rms ratio (after Griffin-Lim) beside their mel-energy ratio
    (before it);
 2. dynamics: quantiles of frame energy (dB of the summed squared mel magnitudes), the spread of
-   crop levels, and the share of bins above -6 / -5.5 / -5 log units;
+   crop levels, and the share of bins above -7 / -6 / -5.5 / -5 log units;
 3. latents: the moments of the latents of real crops (with the training dequantisation noise), and
    the level that the inverse flow rebuilds from them as they are, shuffled in time per channel,
    shuffled across channels per frame, replaced by N(0, I), and N(0, I) plus each crop's

@@ -167,6 +167,11 @@ def _logit_of(log_weights: torch.Tensor, log_sig: torch.Tensor, log_sig_neg: tor
     return torch.logsumexp(log_weights + log_sig, 2), torch.logsumexp(log_weights + log_sig_neg, 2)
 
 
+def _log_pdf_of(log_weights: torch.Tensor, log_scale: torch.Tensor, log_sig: torch.Tensor, log_sig_neg: torch.Tensor):
+    """log p_mix(x) = log Σ_j w_j sigmoid(z_j) sigmoid(−z_j) / s_j: (batch, C, T)."""
+    return torch.logsumexp(log_weights + log_sig + log_sig_neg - log_scale, 2)
+
+
 LOG_P_MIN = -80.0  # probit link: tail probabilities below e^-80 (|y| > 12.5) are clamped
 
 
@@ -189,7 +194,7 @@ def mixture_logit_cdf(x: torch.Tensor, mean: torch.Tensor, log_scale: torch.Tens
     the marginal and what follows it only the dependence."""
     log_sig, log_sig_neg = _log_sigmoids(x, mean, log_scale)
     log_c, log_1mc = _logit_of(log_weights, log_sig, log_sig_neg)
-    log_pdf = torch.logsumexp(log_weights + log_sig + log_sig_neg - log_scale, 2)
+    log_pdf = _log_pdf_of(log_weights, log_scale, log_sig, log_sig_neg)
     if link == "probit":
         y = _probit_of(log_c, log_1mc)
         return y, log_pdf + 0.5 * y * y + 0.5 * LOG_2PI
@@ -254,8 +259,7 @@ class MixtureLogisticCDF(nn.Module):
     def marginal_log_density(self, x: torch.Tensor) -> torch.Tensor:
         """log p_mix(x) per element, x (batch, C, T) -> (batch, C, T) nats: the mixture's own
         density, which the probit link turns into the log-likelihood of the map followed by N(0, 1)."""
-        log_sig, log_sig_neg = _log_sigmoids(x, self.mean, self.log_scale)
-        return torch.logsumexp(self.logits.log_softmax(1) + log_sig + log_sig_neg - self.log_scale, 2)
+        return _log_pdf_of(self.logits.log_softmax(1), self.log_scale, *_log_sigmoids(x, self.mean, self.log_scale))
 
     @torch.enable_grad()
     def fit(self, x: torch.Tensor, steps: int = 300, lr: float = 0.05) -> float:
