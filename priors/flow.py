@@ -201,13 +201,28 @@ def mixture_logit_cdf(x: torch.Tensor, mean: torch.Tensor, log_scale: torch.Tens
     return log_c - log_1mc, log_pdf - log_c - log_1mc
 
 
-@torch.no_grad()
 def invert_mixture_logit_cdf(y: torch.Tensor, mean: torch.Tensor, log_scale: torch.Tensor,
                              log_weights: torch.Tensor, steps: int = 60, link: str = "logit") -> torch.Tensor:
     """x with :func:`mixture_logit_cdf`(x, …, link)[0] = y, by bisection (the map is increasing)
     in a bracket around the components, first widened (doubling) where y lies outside it. Each
     evaluation computes the map alone, not its derivative (the probit link is bisected on the
-    logit scale: logit(Φ(y)))."""
+    logit scale: logit(Φ(y))).
+
+    Differentiable where autograd is on: the bisection runs without a graph, and one Newton step
+    of zero value, x − (g(x) − y) / g'(x) with g'(x) held fixed, carries the implicit-function
+    gradients dx/dy = 1 / g'(x) and dx/dθ = −(∂g/∂θ) / g'(x) (θ: mean, log_scale, log_weights),
+    so a loss on samples x = f⁻¹(z) trains the map."""
+    with torch.no_grad():
+        x = _bisect_mixture_logit_cdf(y, mean, log_scale, log_weights, steps, link)
+    if not torch.is_grad_enabled() or not any(t.requires_grad for t in (y, mean, log_scale, log_weights)):
+        return x
+    g, log_derivative = mixture_logit_cdf(x, mean, log_scale, log_weights, link)
+    step = (g - y) * torch.exp(-log_derivative.detach())
+    return x - (step - step.detach())
+
+
+def _bisect_mixture_logit_cdf(y: torch.Tensor, mean: torch.Tensor, log_scale: torch.Tensor,
+                              log_weights: torch.Tensor, steps: int, link: str) -> torch.Tensor:
     if link == "probit":
         y = torch.special.log_ndtr(y) - torch.special.log_ndtr(-y)
 

@@ -137,6 +137,13 @@ class FrameFlowPrior(RecordsInitArgs, nn.Module):
                         device=None) -> torch.Tensor:
         """(n, n_mels, frames) log-mel crops in one inverse pass from z ~ N(0, temperature²·I)
         (drawn for ``frames`` rounded up to a multiple of :attr:`length_multiple`, then cut)."""
+        return self.draw_features(n, frames, sigma, temperature, device)
+
+    def draw_features(self, n: int, frames: int, sigma=None, temperature: float = 1.0,
+                      device=None) -> torch.Tensor:
+        """:meth:`sample_features` with autograd: the inverse pass is differentiable in the
+        parameters (reparameterised, z fixed), so a loss on the drawn frames can train the flow
+        (``priors.module.SourcePrior(spectrum_match_weight=…)``)."""
         param = next(self.parameters())
         device = device or param.device
         m = self.length_multiple
@@ -144,10 +151,22 @@ class FrameFlowPrior(RecordsInitArgs, nn.Module):
         z = self.base.sample(n, steps, temperature, device, param.dtype)
         return self.flow.reverse(z, self._cond(n, device, sigma))[..., :frames]
 
+    def snap_silence(self, feats: torch.Tensor, width: float = 2.0) -> torch.Tensor:
+        """Undo the dequantisation at silence: values below log(floor) + width·feature_noise
+        become log(floor), the point mass that the training noise smeared (like rounding a
+        dequantised image flow's samples back to integers). Left as they are, these values are a
+        hiss just above the floor that the mel pseudo-inverse spreads over the top octave (on the
+        chorales it raised the dreams' spectral centroid by up to 25 %). feats (…, n_mels, frames)."""
+        silence = torch.full_like(feats, torch.log(torch.tensor(self.features.floor)).item())
+        return torch.where(feats < silence + width * self.feature_noise, silence, feats)
+
     @torch.no_grad()
     def generate(self, n: int, length: int, sigma=None, temperature: float = 1.0, device=None,
-                 progress: bool = False, griffin_lim_iters: int = 32) -> torch.Tensor:
-        """Waveforms (n, length): :meth:`sample_features` through :meth:`LogMel.to_waveform`
-        (Griffin-Lim phases; the magnitudes' statistics are the prior's)."""
+                 progress: bool = False, griffin_lim_iters: int = 32, silence_width: float = 2.0) -> torch.Tensor:
+        """Waveforms (n, length): :meth:`sample_features`, :meth:`snap_silence` (``silence_width``
+        noise deviations; 0: off), then :meth:`LogMel.to_waveform` (Griffin-Lim phases; the
+        magnitudes' statistics are the prior's)."""
         feats = self.sample_features(n, length // self.features.hop + 1, sigma, temperature, device)
+        if silence_width > 0:
+            feats = self.snap_silence(feats, silence_width)
         return self.features.to_waveform(feats, length, griffin_lim_iters)

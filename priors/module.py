@@ -40,15 +40,26 @@ class SourcePrior(pl.LightningModule):
             as audio and spectrogram to W&B (0 turns it off; nothing happens without W&B).
         init_weights: optional prior checkpoint (``.pt`` or ``.ckpt``) to fine-tune from: its
             weights are copied into ``model``, which must have the same class and arguments.
+        spectrum_match_weight: > 0 adds, with this weight, a spectrum-matching term to the NLL
+            (models with ``draw_features`` and ``features``: the frame flow). Each step draws
+            ``spectrum_match_samples`` crops at ``spectrum_match_temperature`` (σ = 0) through
+            the differentiable inverse pass and penalises the squared log-ratios of their
+            long-term average power per mel band, and of their total power, to the training batch's
+            (:meth:`spectrum_match`, logged as ``train/spectrum_match``): maximum likelihood
+            alone leaves the frame flows' dreams 2-3 dB too quiet (docs/results/chorales_frame_flow.md).
     """
 
     def __init__(self, model: nn.Module, source: str, sample_rate: int = 14_700,
                  sigma_min: float = 0.01, sigma_max: float = 0.5, p_clean: float = 0.25, lr: float = 1e-3, weight_decay: float = 0.0,
                  warmup_steps: int = 200, max_lr_steps: int = 0, grad_clip_norm: float | None = None,
-                 media_seconds: float = 0.25, init_weights: str | None = None):
+                 media_seconds: float = 0.25, init_weights: str | None = None, spectrum_match_weight: float = 0.0,
+                 spectrum_match_samples: int = 8, spectrum_match_temperature: float = 0.7):
         super().__init__()
         self.save_hyperparameters(ignore=["model"])
         self.model = model
+        if spectrum_match_weight > 0 and not (hasattr(model, "draw_features") and hasattr(model, "features")):
+            raise ValueError(f"spectrum_match_weight needs a model with draw_features and features "
+                             f"(a frame flow), not {type(model).__name__}")
         if init_weights:
             copy_prior_weights(init_weights, model)
         self.noise = NoiseSchedule(sigma_min, sigma_max, p_clean)
@@ -64,7 +75,30 @@ class SourcePrior(pl.LightningModule):
         self.log("train/nll", loss, prog_bar=True)
         self.log("train/bits", loss / math.log(2))
         self.log("train/sigma_mean", sigma.mean())
+        if self.hparams.spectrum_match_weight > 0:
+            match = self.spectrum_match(batch)
+            self.log("train/spectrum_match", match)
+            loss = loss + self.hparams.spectrum_match_weight * match
         return loss
+
+    def spectrum_match(self, batch: torch.Tensor) -> torch.Tensor:
+        """Mean over mel bands of (log P_dream − log P_real)², plus the same squared log-ratio
+        of the total power Σ_b P_b: P the long-term average power per band
+        (:meth:`priors.spectral.LogMel.long_term_power`) of crops drawn from the model (with
+        gradients) and of the clean training crops ``batch`` (batch, time); floor² is added to
+        each band so that silent bands compare as equal. The band term holds the spectral shape
+        (each band counts alike, the quiet high ones too); the total term holds the level, which
+        a few loud bands carry and the band term alone hardly constrains."""
+        h, features = self.hparams, self.model.features
+        with torch.no_grad():
+            real = features(batch)
+        n = h.spectrum_match_samples
+        dream = self.model.draw_features(n, real.shape[-1], torch.zeros(n, device=batch.device),
+                                         h.spectrum_match_temperature, batch.device)
+        eps = features.floor ** 2
+        dream_power, real_power = features.long_term_power(dream) + eps, features.long_term_power(real) + eps
+        band = (dream_power.log() - real_power.log()).pow(2).mean()
+        return band + (dream_power.sum().log() - real_power.sum().log()).pow(2)
 
     def validation_step(self, batch: torch.Tensor, batch_idx: int) -> None:
         loss = self.nll(batch, torch.zeros(batch.shape[0], device=batch.device))

@@ -69,6 +69,11 @@ class LogMel(nn.Module):
         energy = (logmel.exp() - self.floor).clamp_min(0)
         return (energy * centres[:, None]).sum((1, 2)) / energy.sum((1, 2)).clamp_min(1e-12)
 
+    def long_term_power(self, logmel: torch.Tensor) -> torch.Tensor:
+        """The long-term average power spectrum: log-mel (batch, n_mels, frames) -> (n_mels,),
+        the mean over crops and frames of each band's squared mel magnitude (floor removed)."""
+        return (logmel.exp() - self.floor).clamp_min(0).pow(2).mean((0, 2))
+
     def to_magnitude(self, logmel: torch.Tensor) -> torch.Tensor:
         """Approximate inverse of :meth:`from_magnitude`: log-mel (batch, n_mels, frames) ->
         |STFT| (batch, bins, frames) in raw ``torch.stft`` units, by the filterbank's pseudo-inverse

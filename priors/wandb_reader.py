@@ -46,8 +46,9 @@ def iter_records(path: str | Path):
 
 
 def read_offline_run(run_dir: str | Path, wait: float = 30.0) -> dict:
-    """{"config": {key: value}, "history_keys": set of logged metric/media keys,
-    "media": [paths relative to files/], "complete": bool} for one offline run directory.
+    """{"config": {key: value}, "history_keys": set of logged metric/media keys, "history": one
+    {key: value} per logged row (values as JSON-decoded), "media": [paths relative to files/],
+    "complete": bool} for one offline run directory.
 
     W&B's service writes the file asynchronously, also after ``run.finish()`` returns: this
     re-reads for up to ``wait`` seconds until the run's exit record is there."""
@@ -65,7 +66,7 @@ def _read_once(run_dir: Path) -> dict:
     from wandb.proto import wandb_internal_pb2
 
     (record_file,) = run_dir.glob("run-*.wandb")
-    config, keys, complete = {}, set(), False
+    config, keys, rows, complete = {}, set(), [], False
     for data in iter_records(record_file):
         record = wandb_internal_pb2.Record()
         try:
@@ -78,9 +79,11 @@ def _read_once(run_dir: Path) -> dict:
                 key = item.key or "/".join(item.nested_key)
                 config[key] = json.loads(item.value_json)
         elif kind == "history":
-            keys.update(item.key or "/".join(item.nested_key) for item in record.history.item)
+            row = {item.key or "/".join(item.nested_key): json.loads(item.value_json) for item in record.history.item}
+            keys.update(row)
+            rows.append(row)
         elif kind == "exit":
             complete = True
     files = run_dir / "files"
     media = sorted(str(p.relative_to(files)) for p in files.rglob("*") if p.is_file() and "media" in p.parts)
-    return {"config": config, "history_keys": keys, "media": media, "complete": complete}
+    return {"config": config, "history_keys": keys, "history": rows, "media": media, "complete": complete}

@@ -1,4 +1,5 @@
 """W&B offline runs: a few training steps leave a run with the documented keys and media."""
+import math
 from pathlib import Path
 
 import pytest
@@ -29,6 +30,8 @@ def test_train_prior_leaves_an_offline_run_with_config_losses_and_audio(tmp_path
     assert run["config"]["config"]["trainer"]["max_steps"] == 2
     assert {"train/nll", "train/bits", "val/nll", "val/bits"} <= run["history_keys"]
     assert any(k.startswith("val/sample/audio") for k in run["history_keys"])
+    nll = [row["train/nll"] for row in run["history"] if "train/nll" in row]
+    assert nll and all(isinstance(v, float) and math.isfinite(v) for v in nll)  # values, not only keys
     assert any(m.endswith(".wav") for m in run["media"]) and any(m.endswith(".png") for m in run["media"])
 
 

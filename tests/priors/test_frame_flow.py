@@ -192,3 +192,83 @@ def test_marginal_fit_gaussianises_each_bin_once_then_freezes_the_map(tmp_path):
     assert all(torch.equal(a, b) for a, b in zip(before, loaded.flow[1].parameters()))
     with pytest.raises(ValueError, match="marginal_components"):
         FrameFlowPrior(marginal_components=0, marginal_fit_steps=10)
+
+
+def test_drawn_features_are_the_samples_and_train_every_layer():
+    """draw_features is sample_features with autograd: same values for the same stream, and a
+    loss on the drawn frames reaches the marginal map, the couplings and the crop offsets."""
+    prior = tiny(crop_offsets=True)
+    torch.manual_seed(3)
+    sampled = prior.sample_features(2, 6, 0.0, temperature=0.7)
+    torch.manual_seed(3)
+    drawn = prior.draw_features(2, 6, 0.0, temperature=0.7)
+    torch.testing.assert_close(drawn, sampled)
+    drawn.exp().mean().backward()
+    marginal, coupling = prior.flow[1], prior.flow[-1]
+    for name, param in [("marginal mean", marginal.mean), ("coupling", next(coupling.parameters())),
+                        ("crop offsets", prior.base.log_tau)]:
+        assert param.grad is not None and param.grad.abs().sum() > 0, name
+
+
+def test_spectrum_match_measures_the_band_power_ratio_and_trains_the_level():
+    """SourcePrior.spectrum_match: 0 when the drawn crops have the batch's spectrum, 2·(log 4)² when
+    they are twice as loud (bands and total; white noise: every band far above the floor), the
+    band term and the total's share when one band falls silent; minimising it alone
+    moves a tiny flow's dreams to a louder target; models without draw_features are refused."""
+    from priors.module import SourcePrior
+
+    torch.manual_seed(0)
+    prior = FrameFlowPrior(sample_rate=SR, n_fft=256, hop=64, n_mels=16, n_flows=2, channels=8, n_layers=2)
+    job = SourcePrior(prior, "a", sample_rate=SR, warmup_steps=1, media_seconds=0, spectrum_match_weight=1.0,
+                      spectrum_match_samples=4)
+    batch = torch.randn(4, 1024)
+    feats = prior.features(batch)
+    original = prior.draw_features
+    prior.draw_features = lambda n, frames, *a: feats
+    assert job.spectrum_match(batch).item() == pytest.approx(0.0, abs=1e-10)
+    prior.draw_features = lambda n, frames, *a: prior.features(2 * batch)
+    assert prior.features.long_term_power(feats).min() > 1e3 * prior.features.floor ** 2
+    assert job.spectrum_match(batch).item() == pytest.approx(2 * math.log(4) ** 2, rel=1e-3)  # bands + total
+    quiet_top = feats.clone()
+    quiet_top[:, -1] = math.log(prior.features.floor)  # the top band silent: shape changes, level hardly
+    prior.draw_features = lambda n, frames, *a: quiet_top
+    top_share = prior.features.long_term_power(feats)[-1] / prior.features.long_term_power(feats).sum()
+    expected = math.log(prior.features.long_term_power(feats)[-1].item() / prior.features.floor ** 2) ** 2 / 16
+    assert job.spectrum_match(batch).item() == pytest.approx(expected + math.log(1 - top_share.item()) ** 2, rel=1e-2)
+    prior.draw_features = original
+    with torch.no_grad():
+        prior.eval().log_prob(batch, 0.0)  # initialise the ActNorms on the data
+    loud = 3.0 * batch
+    opt = torch.optim.Adam(prior.parameters(), 1e-2)
+    values = []
+    for _ in range(30):
+        loss = job.spectrum_match(loud)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        values.append(loss.item())
+    assert values[-1] < 0.2 * values[0], values
+    with pytest.raises(ValueError, match="draw_features"):
+        SourcePrior(torch.nn.Identity(), "a", spectrum_match_weight=1.0)
+
+
+def test_generate_snaps_the_dequantisation_noise_at_silence_back_to_the_floor():
+    """snap_silence maps values within width·feature_noise above log(floor), and any below it, to
+    log(floor) and leaves louder ones; generate renders snapped frames unless silence_width = 0."""
+    prior = tiny(feature_noise=0.1)
+    silence = math.log(prior.features.floor)
+    feats = torch.tensor([silence - 0.5, silence, silence + 0.19, silence + 0.21, -2.0]).view(1, 1, 5)
+    snapped = prior.snap_silence(feats, width=2.0)
+    torch.testing.assert_close(snapped, torch.tensor([silence, silence, silence, silence + 0.21, -2.0]).view(1, 1, 5))
+    g = torch.Generator().manual_seed(0)
+    hiss = silence + prior.feature_noise * torch.randn(2, 8, 1000 // 64 + 1, generator=g).abs()
+    frames = torch.where(torch.rand(hiss.shape, generator=g) < 0.3, torch.full_like(hiss, -3.0), hiss)
+    prior.sample_features = lambda *args, **kwargs: frames  # generate's frames: loud bins above a hiss
+    waves = {}
+    for width in (0.0, 2.0):
+        torch.manual_seed(7)  # Griffin-Lim's random phases
+        waves[width] = prior.generate(2, 1000, sigma=0.0, silence_width=width)
+        torch.manual_seed(7)
+        rendered = frames if width == 0 else prior.snap_silence(frames, width)
+        torch.testing.assert_close(waves[width], prior.features.to_waveform(rendered, 1000))
+    assert waves[2.0].pow(2).mean() < waves[0.0].pow(2).mean()  # the hiss is gone, the loud bins stay
