@@ -27,6 +27,8 @@ Scoring (eval mode) uses the features as they are.
 """
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import nn
 
@@ -157,7 +159,7 @@ class FrameFlowPrior(RecordsInitArgs, nn.Module):
         dequantised image flow's samples back to integers). Left as they are, these values are a
         hiss just above the floor that the mel pseudo-inverse spreads over the top octave (on the
         chorales it raised the dreams' spectral centroid by up to 25 %). feats (…, n_mels, frames)."""
-        silence = torch.full_like(feats, torch.log(torch.tensor(self.features.floor)).item())
+        silence = torch.full_like(feats, math.log(self.features.floor))
         return torch.where(feats < silence + width * self.feature_noise, silence, feats)
 
     @torch.no_grad()
