@@ -93,6 +93,7 @@ chorales-results: install
 	for m in supervised elbo sleep remix_nmf remix wake_sleep; do $(CHORALES) --model checkpoints/chorales_frame/separator_$$m.pt \
 	    --out results/chorales/mask_$$m; done
 	$(CHORALES) --model chorales --out results/chorales/mask4096_distil_nmf4096
+	$(CHORALES) --model checkpoints/chorales_frame_flow/separator_sleep.pt --out results/chorales/mask_sleep_flow
 	$(CHORALES) --model checkpoints/chorales_frame/separator_mask4096_supervised.pt --out results/chorales/mask4096_supervised
 	# the first teacher of `chorales`: NMF with a 4096-point STFT and Wiener masks (≈ 25 min on one thread)
 	$(CHORALES) --baseline nmf --nmf-fft 4096 --nmf-power 2 --out results/chorales/nmf_wiener4096
