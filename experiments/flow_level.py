@@ -35,8 +35,7 @@ def main() -> None:
     logmel = prior.features
     n = real_wave.shape[0]
 
-    def magnitude(f):
-        return (f.exp() - logmel.floor).clamp_min(0)
+    magnitude = logmel.mel_magnitude
 
     def frame_db(f):
         return 10 * torch.log10(magnitude(f).pow(2).sum(1) + 1e-12)

@@ -60,25 +60,30 @@ class LogMel(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.from_magnitude(self.magnitude(x))
 
+    def mel_magnitude(self, logmel: torch.Tensor) -> torch.Tensor:
+        """The mel-weighted magnitudes behind log-mel frames: exp(logmel) − floor, clamped at 0
+        (silence and anything drawn below the floor give 0); same shape."""
+        return (logmel.exp() - self.floor).clamp_min(0)
+
     def centroid_hz(self, logmel: torch.Tensor, sample_rate: int) -> torch.Tensor:
         """Energy-weighted mean mel-band centre frequency (Hz) per example: logmel (batch, n_mels, frames) -> (batch,)."""
         import librosa
 
         centres = torch.as_tensor(librosa.mel_frequencies(self.filterbank.shape[0] + 2, fmax=sample_rate / 2)[1:-1],
                                   dtype=logmel.dtype, device=logmel.device)
-        energy = (logmel.exp() - self.floor).clamp_min(0)
+        energy = self.mel_magnitude(logmel)
         return (energy * centres[:, None]).sum((1, 2)) / energy.sum((1, 2)).clamp_min(1e-12)
 
     def long_term_power(self, logmel: torch.Tensor) -> torch.Tensor:
         """The long-term average power spectrum: log-mel (batch, n_mels, frames) -> (n_mels,),
         the mean over crops and frames of each band's squared mel magnitude (floor removed)."""
-        return (logmel.exp() - self.floor).clamp_min(0).pow(2).mean((0, 2))
+        return self.mel_magnitude(logmel).pow(2).mean((0, 2))
 
     def to_magnitude(self, logmel: torch.Tensor) -> torch.Tensor:
         """Approximate inverse of :meth:`from_magnitude`: log-mel (batch, n_mels, frames) ->
         |STFT| (batch, bins, frames) in raw ``torch.stft`` units, by the filterbank's pseudo-inverse
         (negative values clipped)."""
-        mel = (logmel.exp() - self.floor).clamp_min(0)
+        mel = self.mel_magnitude(logmel)
         pinv = torch.linalg.pinv(self.filterbank.double()).to(mel.dtype)
         return torch.einsum("fm,...mn->...fn", pinv, mel).clamp_min(0) / self.scale
 

@@ -66,7 +66,7 @@ def _read_once(run_dir: Path) -> dict:
     from wandb.proto import wandb_internal_pb2
 
     (record_file,) = run_dir.glob("run-*.wandb")
-    config, keys, rows, complete = {}, set(), [], False
+    config, rows, complete = {}, [], False
     for data in iter_records(record_file):
         record = wandb_internal_pb2.Record()
         try:
@@ -79,11 +79,11 @@ def _read_once(run_dir: Path) -> dict:
                 key = item.key or "/".join(item.nested_key)
                 config[key] = json.loads(item.value_json)
         elif kind == "history":
-            row = {item.key or "/".join(item.nested_key): json.loads(item.value_json) for item in record.history.item}
-            keys.update(row)
-            rows.append(row)
+            rows.append({item.key or "/".join(item.nested_key): json.loads(item.value_json)
+                         for item in record.history.item})
         elif kind == "exit":
             complete = True
     files = run_dir / "files"
     media = sorted(str(p.relative_to(files)) for p in files.rglob("*") if p.is_file() and "media" in p.parts)
-    return {"config": config, "history_keys": keys, "history": rows, "media": media, "complete": complete}
+    return {"config": config, "history_keys": set().union(*rows), "history": rows, "media": media,
+            "complete": complete}
